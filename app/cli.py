@@ -1,0 +1,233 @@
+"""The ``huashu`` command: JSON Lines tools over the language core, and the service's chores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from classifiers.types import SCORED_INTENTS, Intent
+
+INTENT_LABELS = [str(i) for i in (*SCORED_INTENTS, Intent.OTHER)]
+DEFAULT_TEXTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev_buyer_messages.jsonl"
+
+
+def _engine():
+    from classifiers import default_engine
+
+    return default_engine()
+
+
+def _write(out: TextIO, obj: dict) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def _records(stream: TextIO, out: TextIO) -> Iterator[tuple[dict, str]]:
+    """Each input line as (record, text); a bad line gets an error object and the run goes on."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _write(out, {"line": number, "error": {"code": "invalid_json", "message": str(exc)}})
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            _write(
+                out,
+                {
+                    "line": number,
+                    "id": record.get("id") if isinstance(record, dict) else None,
+                    "error": {"code": "missing_text", "message": "each line needs a string field 'text'"},
+                },
+            )
+            continue
+        yield record, record["text"]
+
+
+def _classification(result) -> dict:
+    return {
+        "intent": str(result.intent),
+        "confidence": result.confidence,
+        "intents": [{"intent": str(s.intent), "score": s.score} for s in result.intents],
+    }
+
+
+def cmd_classify(args, stdin: TextIO, out: TextIO) -> int:
+    engine = _engine()
+    for record, text in _records(stdin, out):
+        result = engine.classify(text)
+        _write(out, {"id": record.get("id"), **_classification(result), "tokens": result.tokens})
+    return 0
+
+
+def cmd_suggest(args, stdin: TextIO, out: TextIO) -> int:
+    engine = _engine()
+    for record, text in _records(stdin, out):
+        context = record.get("context") or {}
+        if not isinstance(context, dict):
+            _write(
+                out,
+                {
+                    "id": record.get("id"),
+                    "error": {"code": "invalid_context", "message": "context must be an object"},
+                },
+            )
+            continue
+        result, suggestions = engine.suggest(
+            text, k=args.k, context={str(k): str(v) for k, v in context.items()}
+        )
+        _write(
+            out,
+            {
+                "id": record.get("id"),
+                **_classification(result),
+                "suggestions": [{**asdict(s), "intent": str(s.intent)} for s in suggestions],
+            },
+        )
+    return 0
+
+
+def cmd_lint(args, stdin: TextIO, out: TextIO) -> int:
+    engine = _engine()
+    for record, text in _records(stdin, out):
+        result = engine.lint(text)
+        flags = [
+            {
+                "category": f.category,
+                "severity": str(f.severity),
+                "start": f.start,
+                "end": f.end,
+                "match": f.match,
+                "suggestion": f.suggestion,
+                "rule_id": f.rule_id,
+            }
+            for f in result.flags
+        ]
+        _write(out, {"id": record.get("id"), "ok": result.ok, "flags": flags})
+    return 0
+
+
+def _labelled_rows(path: Path, texts_path: Path | None) -> list[dict]:
+    """Rows of ``path``; rows holding only an id take their text from ``texts_path``."""
+    from classifiers.corpus import read_jsonl
+
+    rows = list(read_jsonl(path))
+    if any("text" not in row for row in rows):
+        source = texts_path or DEFAULT_TEXTS
+        if not source.exists():
+            raise SystemExit(f"{path} has rows without text; pass --texts FILE (looked for {source})")
+        texts = {row["id"]: row["text"] for row in read_jsonl(source)}
+        rows = [{**row, "text": row.get("text", texts.get(row["id"]))} for row in rows]
+        missing = [row["id"] for row in rows if row["text"] is None]
+        if missing:
+            raise SystemExit(f"no text for ids {missing[:5]} in {source}")
+    return rows
+
+
+def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
+    from classifiers import evaluate
+
+    engine = _engine()
+    rows = _labelled_rows(Path(args.file), Path(args.texts) if args.texts else None)
+    if args.what == "intents":
+        predicted = [str(engine.classify(row["text"]).intent) for row in rows]
+        result = evaluate.report([row["label"] for row in rows], predicted, INTENT_LABELS)
+        summary, text = (
+            result.to_dict(),
+            evaluate.format_report(result, f"intents: {args.file} ({len(rows)} messages)"),
+        )
+    elif args.what == "lint":
+        results = [engine.lint(row["text"]) for row in rows]
+        banned = evaluate.report(
+            ["banned" if row["banned"] else "clean" for row in rows],
+            ["banned" if r.flags else "clean" for r in results],
+            ["banned", "clean"],
+        )
+        categories = sorted({row["category"] for row in rows if row.get("category")} | {"none"})
+        by_category = evaluate.report(
+            [row.get("category") or "none" if row["banned"] else "none" for row in rows],
+            [_first_category(r, categories) for r in results],
+            categories,
+        )
+        summary = {"banned": banned.to_dict(), "categories": by_category.to_dict()}
+        text = (
+            evaluate.format_report(banned, f"lint: {args.file} ({len(rows)} drafts)")
+            + "\n\n"
+            + evaluate.format_report(by_category, "lint categories")
+        )
+    else:
+        ranked, relevant = [], []
+        for row in rows:
+            _, suggestions = engine.suggest(row["text"], k=args.k)
+            ranked.append([s.reply_id for s in suggestions])
+            relevant.append(set(row["relevant"]))
+        result = evaluate.rank_report(ranked, relevant, args.k)
+        summary = result.to_dict()
+        text = (
+            f"ranking: {args.file} ({result.cases} messages)\n"
+            f"hit@1 {result.hit_at_1:.3f}   hit@{args.k} {result.hit_at_k:.3f}   MRR {result.mrr:.3f}"
+        )
+    out.write(json.dumps(summary, ensure_ascii=False) + "\n" if args.json else text + "\n")
+    return 0
+
+
+def _first_category(result, categories: list[str]) -> str:
+    for flag in result.flags:
+        if flag.category in categories:
+            return flag.category
+    return "none"
+
+
+def cmd_train(args, stdin: TextIO, out: TextIO) -> int:
+    from functools import partial
+
+    from classifiers import corpus, intent
+    from classifiers.engine import DEFAULT_CACHE_DIR, analyze
+    from classifiers.tokenize import Tokenizer
+
+    tokenizer = Tokenizer(corpus.DICTIONARY_FILE, DEFAULT_CACHE_DIR)
+    examples = corpus.training_examples()
+    artifact = intent.train(examples, partial(analyze, tokenizer))
+    path = Path(args.output) if args.output else intent.MODEL_FILE
+    path.write_text(
+        json.dumps(artifact, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    out.write(f"trained on {len(examples)} examples, {len(artifact['weights'])} features → {path}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huashu", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("classify", help="JSON Lines {id, text} → intent").set_defaults(run=cmd_classify)
+    suggest = commands.add_parser("suggest", help="JSON Lines {id, text, context?} → ranked replies")
+    suggest.add_argument("-k", type=int, default=3)
+    suggest.set_defaults(run=cmd_suggest)
+    commands.add_parser("lint", help="JSON Lines {id, text} → flags").set_defaults(run=cmd_lint)
+    evaluate = commands.add_parser("eval", help="precision/recall/F1 on a labelled file")
+    evaluate.add_argument("what", choices=["intents", "lint", "rank"])
+    evaluate.add_argument("file")
+    evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
+    evaluate.add_argument("-k", type=int, default=3)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(run=cmd_eval)
+    train = commands.add_parser("train", help="rebuild the intent model from scripts_corpus/")
+    train.add_argument("--output")
+    train.set_defaults(run=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable = args.run
+    return run(args, stdin, out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

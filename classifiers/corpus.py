@@ -1,0 +1,92 @@
+"""Load the curated data in ``scripts_corpus/``: approved replies, lint rules, training examples."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from classifiers.types import Intent, LintRule, Reply, Severity
+
+CORPUS_DIR = Path(str(files("scripts_corpus")))
+REPLIES_DIR = CORPUS_DIR / "replies"
+LINT_RULES_FILE = CORPUS_DIR / "lint_rules.yaml"
+DICTIONARY_FILE = CORPUS_DIR / "dictionary.txt"
+TRAINING_FILE = CORPUS_DIR / "training" / "intents.jsonl"
+
+
+class CorpusError(ValueError):
+    """A corpus file is malformed; the message names the file and the entry."""
+
+
+def reply_from_dict(entry: dict, default_intent: str | None = None) -> Reply:
+    intents = entry.get("intents") or ([default_intent] if default_intent else [])
+    try:
+        return Reply(
+            id=str(entry["id"]),
+            intents=tuple(Intent(i) for i in intents),
+            text=str(entry["text"]),
+            triggers=tuple(str(t) for t in entry.get("triggers") or ()),
+            tags=tuple(str(t) for t in entry.get("tags") or ()),
+            slots={str(k): (None if v is None else str(v)) for k, v in (entry.get("slots") or {}).items()},
+            shop_id=entry.get("shop_id"),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorpusError(f"reply {entry.get('id', '?')!r}: {exc}") from exc
+
+
+def load_replies(directory: Path = REPLIES_DIR) -> list[Reply]:
+    """All replies from the YAML files in ``directory``, in file and entry order."""
+    replies: list[Reply] = []
+    seen: set[str] = set()
+    for path in sorted(directory.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for entry in document.get("replies") or ():
+            reply = reply_from_dict(entry, document.get("intent"))
+            if reply.id in seen:
+                raise CorpusError(f"{path.name}: duplicate reply id {reply.id!r}")
+            seen.add(reply.id)
+            replies.append(reply)
+    return replies
+
+
+def rule_from_dict(entry: dict) -> LintRule:
+    try:
+        return LintRule(
+            id=str(entry["id"]),
+            category=str(entry["category"]),
+            severity=Severity(entry["severity"]),
+            suggestion=str(entry["suggestion"]),
+            phrases=tuple(str(p) for p in entry.get("phrases") or ()),
+            not_before=tuple(str(p) for p in entry.get("not_before") or ()),
+            not_after=tuple(str(p) for p in entry.get("not_after") or ()),
+            kind=str(entry.get("kind", "phrase")),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CorpusError(f"lint rule {entry.get('id', '?')!r}: {exc}") from exc
+
+
+def load_lint_rules(path: Path = LINT_RULES_FILE) -> list[LintRule]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [rule_from_dict(entry) for entry in document.get("rules") or ()]
+
+
+def read_jsonl(path: Path) -> Iterator[dict]:
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
+def training_examples(
+    path: Path = TRAINING_FILE, replies: Iterable[Reply] | None = None
+) -> list[tuple[str, tuple[Intent, ...]]]:
+    """(text, intents) pairs: the training file plus every reply's triggers."""
+    examples = [(row["text"], tuple(Intent(i) for i in row["intents"])) for row in read_jsonl(path)]
+    for reply in load_replies() if replies is None else replies:
+        intents = tuple(i for i in reply.intents if i is not Intent.OTHER)
+        examples.extend((trigger, intents) for trigger in reply.triggers)
+    return examples

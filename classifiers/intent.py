@@ -1,0 +1,150 @@
+"""Intent classification: a linear model over jieba tokens and character n-grams.
+
+Training uses scikit-learn (TF-IDF + one logistic regression per intent, so a message
+can carry two intents). The trained weights are exported to a small JSON file and
+scored here in pure Python: a message touches a few dozen features, so a dict lookup
+per feature beats importing and calling scikit-learn on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from classifiers.types import SCORED_INTENTS, Classification, Intent, IntentScore
+
+MODEL_FILE = Path(__file__).with_name("intent_model.json")
+
+# Words that make a short message a follow-up question ("那大概几天能到", "还能再少点吗"),
+# which may lean on the previous buyer message's intent.
+_FOLLOW_UP_WORDS = frozenset(
+    "吗 呢 么 嘛 怎么 怎么办 怎么样 多久 几天 什么 哪 哪里 多少 能不能 可不可以 可以 还能 再 那 那么".split()  # noqa: SIM905
+)
+
+
+def features(tokens: Sequence[str], content: str) -> Counter[str]:
+    """Sparse features: words, character unigrams and bigrams of the content text."""
+    counts: Counter[str] = Counter("w:" + token for token in tokens)
+    counts.update("c:" + char for char in content)
+    counts.update("b:" + content[i : i + 2] for i in range(len(content) - 1))
+    return counts
+
+
+class IntentModel:
+    """Scores the four intents; abstains (``other``) below ``threshold``."""
+
+    def __init__(
+        self,
+        weights: dict[str, tuple[float, ...]],
+        intercepts: Sequence[float],
+        threshold: float,
+        secondary: float,
+        context_weight: float,
+    ) -> None:
+        # weights[feature] = (idf, w_bargaining, w_hesitation, w_logistics, w_refund)
+        self._weights = weights
+        self._intercepts = tuple(intercepts)
+        self.threshold = threshold
+        self.secondary = secondary
+        self.context_weight = context_weight
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> IntentModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["intents"] != [str(i) for i in SCORED_INTENTS]:
+            raise ValueError(f"{path}: model intents {data['intents']} do not match this code")
+        return cls(
+            weights={name: tuple(values) for name, values in data["weights"].items()},
+            intercepts=data["intercepts"],
+            threshold=data["threshold"],
+            secondary=data["secondary"],
+            context_weight=data["context_weight"],
+        )
+
+    def scores(self, tokens: Sequence[str], content: str) -> list[float]:
+        """Probability of each intent in ``SCORED_INTENTS`` order."""
+        if not content:
+            return [0.0] * len(SCORED_INTENTS)
+        known = []
+        norm = 0.0
+        for name, count in features(tokens, content).items():
+            row = self._weights.get(name)
+            if row is not None:
+                value = (1.0 + math.log(count)) * row[0]
+                known.append((value, row))
+                norm += value * value
+        logits = list(self._intercepts)
+        if norm:
+            scale = 1.0 / math.sqrt(norm)
+            for value, row in known:
+                value *= scale
+                for i in range(len(logits)):
+                    logits[i] += value * row[i + 1]
+        return [1.0 / (1.0 + math.exp(-logit)) for logit in logits]
+
+    def classify(
+        self,
+        tokens: list[str],
+        content: str,
+        previous: Sequence[float] | None = None,
+    ) -> Classification:
+        """Classify one message; ``previous`` holds the prior buyer message's scores.
+
+        A short follow-up question that is not confident on its own borrows part of the
+        previous message's scores, so "还能再少点吗" after bargaining stays bargaining.
+        """
+        scores = self.scores(tokens, content)
+        if previous and max(scores) < self.threshold and _FOLLOW_UP_WORDS.intersection(tokens):
+            scores = [min(1.0, s + self.context_weight * p) for s, p in zip(scores, previous)]
+        ranked = sorted(zip(SCORED_INTENTS, scores), key=lambda pair: -pair[1])
+        top_intent, top_score = ranked[0]
+        intents = [IntentScore(i, round(s, 4)) for i, s in ranked if s >= self.secondary]
+        if top_score < self.threshold:
+            return Classification(Intent.OTHER, round(1.0 - top_score, 4), intents, tokens)
+        return Classification(top_intent, round(top_score, 4), intents, tokens)
+
+
+def train(
+    examples: Sequence[tuple[str, tuple[Intent, ...]]],
+    analyze,
+    *,
+    c: float = 8.0,
+    threshold: float = 0.5,
+    secondary: float = 0.3,
+    context_weight: float = 0.6,
+) -> dict:
+    """Fit the model on (text, intents) pairs; returns the JSON-ready artifact.
+
+    ``analyze(text) -> (tokens, content)`` must be the same analysis used at run time.
+    Deterministic: same examples, same artifact.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    documents = [features(*analyze(text)) for text, _ in examples]
+    vectorizer = TfidfVectorizer(analyzer=lambda counts: list(counts.elements()), sublinear_tf=True)
+    matrix = vectorizer.fit_transform(documents)
+    names = vectorizer.get_feature_names_out()
+    columns = []
+    intercepts = []
+    for intent in SCORED_INTENTS:
+        labels = [intent in intents for _, intents in examples]
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, solver="liblinear")
+        model.fit(matrix, labels)
+        columns.append(model.coef_[0])
+        intercepts.append(round(float(model.intercept_[0]), 6))
+    weights = {
+        str(name): [round(float(vectorizer.idf_[j]), 6)] + [round(float(col[j]), 6) for col in columns]
+        for j, name in enumerate(names)
+    }
+    return {
+        "intents": [str(i) for i in SCORED_INTENTS],
+        "threshold": threshold,
+        "secondary": secondary,
+        "context_weight": context_weight,
+        "intercepts": intercepts,
+        "weights": dict(sorted(weights.items())),
+    }

@@ -1,0 +1,71 @@
+"""Lint an agent's draft against the banned-phrasing rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from classifiers.normalize import content_only, normalize
+from classifiers.types import LintFlag, LintResult, LintRule, Severity
+
+SINGLE_CHARACTER = "single_character"
+
+
+def _fold(phrase: str) -> str:
+    return content_only(normalize(phrase)).text
+
+
+def _compile(rule: LintRule) -> re.Pattern[str]:
+    # Longest phrase first, so "全网最低" wins over a shorter phrase at the same place.
+    phrases = sorted({_fold(p) for p in rule.phrases if _fold(p)}, key=len, reverse=True)
+    if not phrases:
+        raise ValueError(f"lint rule {rule.id!r} has no phrases")
+    behind = "".join(f"(?<!{re.escape(_fold(p))})" for p in rule.not_before if _fold(p))
+    ahead_options = "|".join(re.escape(_fold(p)) for p in rule.not_after if _fold(p))
+    ahead = f"(?!{ahead_options})" if ahead_options else ""
+    return re.compile(behind + "(?:" + "|".join(map(re.escape, phrases)) + ")" + ahead)
+
+
+class Linter:
+    """Compiles the rules once; ``lint`` then scans one draft."""
+
+    def __init__(self, rules: Iterable[LintRule]) -> None:
+        self._phrase_rules: list[tuple[LintRule, re.Pattern[str]]] = []
+        self._single_character_rules: list[LintRule] = []
+        for rule in rules:
+            if rule.kind == SINGLE_CHARACTER:
+                self._single_character_rules.append(rule)
+            else:
+                self._phrase_rules.append((rule, _compile(rule)))
+
+    def lint(self, draft: str) -> LintResult:
+        """Flags in the order they appear; spans index the original ``draft``.
+
+        Matching ignores spaces, punctuation, emoji, full-width forms and Traditional
+        characters, so "可 能 吧~~~" and "應該是吧" are caught.
+        """
+        content = content_only(normalize(draft))
+        flags: list[LintFlag] = []
+        if len(set(content.text)) <= 1:
+            # One character, repeated or not ("嗯", "嗯嗯", "？", "👍"): too curt to send.
+            start, end = content.to_original(0, len(content.text)) if content.text else (0, len(draft))
+            for rule in self._single_character_rules:
+                flags.append(_flag(rule, draft, start, end))
+        for rule, pattern in self._phrase_rules:
+            for match in pattern.finditer(content.text):
+                start, end = content.to_original(match.start(), match.end())
+                flags.append(_flag(rule, draft, start, end))
+        flags.sort(key=lambda flag: (flag.start, flag.end))
+        return LintResult(ok=not any(f.severity is Severity.BLOCK for f in flags), flags=flags)
+
+
+def _flag(rule: LintRule, draft: str, start: int, end: int) -> LintFlag:
+    return LintFlag(
+        rule_id=rule.id,
+        category=rule.category,
+        severity=rule.severity,
+        start=start,
+        end=end,
+        match=draft[start:end],
+        suggestion=rule.suggestion,
+    )

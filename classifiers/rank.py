@@ -1,0 +1,173 @@
+"""Rank approved replies for a classified message.
+
+The index is built once from the corpus. A message reaches its candidate replies
+through an inverted index of trigger words: each (intent, word) keeps a bounded
+"champion list" of the replies whose triggers that word matters most to, so the
+cost of a lookup does not grow with the corpus. Only those few candidates are
+scored with rapidfuzz.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from classifiers.normalize import content_only, normalize
+from classifiers.types import Classification, Intent, Reply, Suggestion
+
+_SLOT_RE = re.compile(r"\{(\w+)\}")
+CHAMPIONS_PER_WORD = 48  # replies kept per (intent, word) posting list
+CANDIDATES_PER_INTENT = 16  # replies scored with rapidfuzz per intent
+DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
+MAX_FEEDBACK_BOOST = 0.1
+
+Analyzer = Callable[[str], tuple[list[str], str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexedReply:
+    reply: Reply
+    triggers: tuple[str, ...]  # content-only trigger texts, for rapidfuzz
+    folded_text: str  # content-only reply text, for near-duplicate checks
+    position: int
+
+
+class ReplyIndex:
+    """An immutable index over replies; build a new one to change the corpus."""
+
+    def __init__(self, replies: Iterable[Reply], analyze: Analyzer) -> None:
+        self._analyze = analyze
+        self._replies: list[_IndexedReply] = []
+        postings: dict[tuple[Intent, str], list[tuple[float, int]]] = defaultdict(list)
+        document_frequency: dict[str, int] = defaultdict(int)
+        self._by_intent: dict[Intent, list[int]] = defaultdict(list)
+        for position, reply in enumerate(replies):
+            analyzed = [analyze(trigger) for trigger in reply.triggers]
+            words = {word for tokens, _ in analyzed for word in tokens}
+            for word in words:
+                document_frequency[word] += 1
+            self._replies.append(
+                _IndexedReply(
+                    reply=reply,
+                    triggers=tuple(content for _, content in analyzed),
+                    folded_text=content_only(normalize(reply.text)).text,
+                    position=position,
+                )
+            )
+            for intent in reply.intents:
+                self._by_intent[intent].append(position)
+                for tokens, _ in analyzed:
+                    for word in set(tokens):
+                        # A word matters more to a short trigger than to a long one.
+                        postings[intent, word].append((1.0 / len(tokens), position))
+        total = max(1, len(self._replies))
+        self._idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
+        self._champions: dict[tuple[Intent, str], tuple[int, ...]] = {}
+        for key, entries in postings.items():
+            best: dict[int, float] = {}
+            for weight, position in entries:
+                best[position] = max(weight, best.get(position, 0.0))
+            ordered = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+            self._champions[key] = tuple(position for position, _ in ordered[:CHAMPIONS_PER_WORD])
+        self.size = len(self._replies)
+
+    def rank(
+        self,
+        classification: Classification,
+        content: str,
+        *,
+        k: int = 3,
+        context: Mapping[str, str] | None = None,
+        shop_id: str | None = None,
+        boosts: Mapping[tuple[str, str], float] | None = None,
+    ) -> list[Suggestion]:
+        """The top ``k`` distinct replies for the message's intents, best first.
+
+        ``content`` is the message's content-only text (see ``normalize.content_only``).
+
+
+        score = intent score × (0.5 + 0.5 × trigger similarity) + feedback boost,
+        where the boost (at most 0.1) comes from how often agents used the reply.
+        """
+        context = context or {}
+        boosts = boosts or {}
+        words = set(classification.tokens)
+        targets = [(s.intent, s.score) for s in classification.intents]
+        if classification.intent is Intent.OTHER:
+            targets = [(Intent.OTHER, classification.confidence)]
+        scored: list[tuple[float, int, Intent]] = []
+        for intent, intent_score in targets:
+            for position in self._candidates(intent, words, shop_id):
+                entry = self._replies[position]
+                similarity = max(
+                    (fuzz.ratio(content, trigger, processor=None) for trigger in entry.triggers),
+                    default=0.0,
+                )
+                boost = min(MAX_FEEDBACK_BOOST, boosts.get((entry.reply.id, intent), 0.0))
+                score = intent_score * (0.5 + 0.005 * similarity) + boost
+                scored.append((score, position, intent))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        chosen: list[tuple[float, _IndexedReply, Intent]] = []
+        for score, position, intent in scored:
+            entry = self._replies[position]
+            if any(entry.reply.id == c.reply.id for _, c, _ in chosen):
+                continue
+            if any(
+                fuzz.ratio(entry.folded_text, c.folded_text, processor=None) >= DUPLICATE_SIMILARITY
+                for _, c, _ in chosen
+            ):
+                continue
+            chosen.append((score, entry, intent))
+            if len(chosen) == k:
+                break
+        return [_suggestion(entry.reply, intent, score, context) for score, entry, intent in chosen]
+
+    def _candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
+        overlap: dict[int, float] = defaultdict(float)
+        for word in words:
+            idf = self._idf.get(word)
+            if idf is None:
+                continue
+            for position in self._champions.get((intent, word), ()):
+                overlap[position] += idf
+        ranked = sorted(overlap, key=lambda p: (-overlap[p], p))
+        # Replies of the intent in corpus order fill up when few words match.
+        fallback = self._by_intent.get(intent, [])[: CANDIDATES_PER_INTENT * 2]
+        candidates: list[int] = []
+        seen: set[int] = set()
+        for position in (*ranked, *fallback):
+            if position in seen:
+                continue
+            seen.add(position)
+            owner = self._replies[position].reply.shop_id
+            if owner is None or owner == shop_id:
+                candidates.append(position)
+                if len(candidates) == CANDIDATES_PER_INTENT:
+                    break
+        return candidates
+
+
+def fill_slots(text: str, values: Mapping[str, str | None]) -> tuple[str, list[str]]:
+    """Fill ``{slot}`` placeholders; returns the text and the slots left unfilled."""
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        if value is None or value == "":
+            missing.append(match.group(1))
+            return match.group(0)
+        return str(value)
+
+    return _SLOT_RE.sub(replace, text), missing
+
+
+def _suggestion(reply: Reply, intent: Intent, score: float, context: Mapping[str, str]) -> Suggestion:
+    text, missing = fill_slots(reply.text, {**reply.slots, **context})
+    return Suggestion(
+        reply_id=reply.id, text=text, intent=intent, score=round(score, 4), missing_slots=missing
+    )

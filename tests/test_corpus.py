@@ -1,0 +1,51 @@
+import json
+from collections import Counter
+from functools import partial
+
+import pytest
+from rapidfuzz import fuzz
+
+from classifiers import Intent
+from classifiers.corpus import CorpusError, load_replies, reply_from_dict, training_examples
+from classifiers.intent import MODEL_FILE, train
+from tests.conftest import dev_messages
+
+
+def test_at_least_twenty_replies_per_intent():
+    counts = Counter(intent for reply in load_replies() for intent in reply.intents)
+    for intent in (Intent.BARGAINING, Intent.HESITATION, Intent.LOGISTICS, Intent.REFUND):
+        assert counts[intent] >= 20, intent
+
+
+def test_every_approved_reply_passes_the_linter(engine):
+    for reply in load_replies():
+        result = engine.lint(reply.text)
+        assert result.flags == [], (reply.id, result.flags)
+
+
+def test_reply_ids_unique():
+    ids = [reply.id for reply in load_replies()]
+    assert len(ids) == len(set(ids))
+
+
+def test_bad_reply_entry_is_named():
+    with pytest.raises(CorpusError, match="r1"):
+        reply_from_dict({"id": "r1", "intents": ["nonsense"], "text": "x"})
+
+
+def test_training_data_is_not_copied_from_dev_messages():
+    dev = list(dev_messages().values())
+    for text, _ in training_examples():
+        for line in dev:
+            assert fuzz.ratio(text, line) < 80, (text, line)
+
+
+def test_model_artifact_is_reproducible(engine):
+    """The committed model is what `huashu train` builds from the data now."""
+    pytest.importorskip("sklearn")
+    from classifiers.engine import analyze
+
+    rebuilt = train(training_examples(), partial(analyze, engine.tokenizer))
+    committed = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    assert rebuilt["weights"].keys() == committed["weights"].keys()
+    assert rebuilt["intercepts"] == pytest.approx(committed["intercepts"], abs=1e-4)

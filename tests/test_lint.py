@@ -1,0 +1,79 @@
+import pytest
+
+from classifiers import Severity
+from classifiers.corpus import read_jsonl
+from tests.conftest import ROOT
+
+CASES = list(read_jsonl(ROOT / "eval" / "lint_cases.jsonl"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["text"] for c in CASES])
+def test_lint_cases(engine, case):
+    result = engine.lint(case["text"])
+    categories = {flag.category for flag in result.flags}
+    if case["banned"]:
+        assert case["category"] in categories
+    else:
+        assert result.flags == []
+        assert result.ok
+
+
+@pytest.mark.parametrize(
+    ("draft", "match"),
+    [
+        ("亲，可 能 吧~~~", "可 能 吧"),
+        ("應該是吧！！", "應該是吧"),
+        ("明天会到的，可能吧", "可能吧"),
+        ("ＯＫ，我也不清楚", "我也不清楚"),
+        ("亲，可、能、吧", "可、能、吧"),
+    ],
+)
+def test_span_points_into_original(engine, draft, match):
+    flag = engine.lint(draft).flags[0]
+    assert draft[flag.start : flag.end] == match == flag.match
+    assert flag.severity is Severity.BLOCK
+    assert flag.suggestion
+
+
+def test_curt_span_is_the_content(engine):
+    flag = engine.lint("  嗯嗯！ ").flags[0]
+    assert flag.category == "curt"
+    assert (flag.start, flag.end, flag.match) == (2, 4, "嗯嗯")
+
+
+def test_warn_does_not_block(engine):
+    result = engine.lint("亲，这个价格确实没办法再改了，不过可以送您一个小礼品")
+    assert [f.category for f in result.flags] == ["refusal"]
+    assert result.ok
+
+
+def test_several_flags_in_order(engine):
+    result = engine.lint("应该是吧，你自己看详情，加我微信")
+    assert [f.category for f in result.flags] == ["uncertain", "questioning", "off_platform"]
+    assert not result.ok
+
+
+@pytest.mark.parametrize("draft", ["", "😊", "。。。"])
+def test_empty_or_noise_only_draft_is_curt(engine, draft):
+    result = engine.lint(draft)
+    assert not result.ok
+    assert result.flags[0].category == "curt"
+    assert 0 <= result.flags[0].start <= result.flags[0].end <= len(draft)
+
+
+def test_very_long_draft(engine):
+    draft = "亲，马上为您安排发货哦。" * 1000 + "可能吧"
+    flags = engine.lint(draft).flags
+    assert len(flags) == 1
+    assert draft[flags[0].start : flags[0].end] == "可能吧"
+
+
+def test_rules_are_data(engine):
+    from classifiers import LintRule
+    from classifiers.lint import Linter
+
+    linter = Linter(
+        [LintRule(id="x", category="custom", severity=Severity.WARN, suggestion="s", phrases=("親愛的",))]
+    )
+    result = linter.lint("亲爱的顾客")
+    assert [(f.category, f.start, f.end) for f in result.flags] == [("custom", 0, 3)]

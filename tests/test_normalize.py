@@ -1,0 +1,59 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifiers.normalize import content_only, normalize
+
+
+def test_full_width_and_case_fold():
+    assert normalize("ＡＢＣ１２３，退貨").text == "abc123,退货"
+
+
+def test_traditional_to_simplified():
+    assert normalize("應該是吧，我也不清楚 退貨運費險").text == "应该是吧,我也不清楚 退货运费险"
+
+
+def test_collapses_punctuation_and_whitespace():
+    assert normalize("真的吗？？？  太好了！！！").text == "真的吗? 太好了!"
+    assert normalize("可能吧~~~").text == "可能吧~"
+
+
+def test_strips_emoji_and_sticker_codes():
+    assert normalize("好的😊👍").text == "好的"
+    assert normalize("怎么解决呢 #E-s64#E-s64").text == "怎么解决呢"
+    assert normalize("😊😊").text == ""
+
+
+def test_empty_input():
+    assert normalize("").text == ""
+    assert content_only(normalize("   ")).text == ""
+
+
+def test_content_only_maps_back_to_original():
+    original = "亲，可 能 吧~~~"
+    content = content_only(normalize(original))
+    assert content.text == "亲可能吧"
+    start = content.text.index("可能吧")
+    begin, end = content.to_original(start, start + 3)
+    assert original[begin:end] == "可 能 吧"
+
+
+def test_span_covers_collapsed_punctuation():
+    normalized = normalize("吗？？？")
+    assert normalized.text == "吗?"
+    assert normalized.to_original(1, 2) == (1, 4)
+
+
+@given(st.text(alphabet=st.sampled_from("可能吧應該是 ，！~😊ＡＢabc１嗯\u3000[]"), max_size=40))
+def test_offsets_always_point_into_original(text):
+    normalized = normalize(text)
+    assert len(normalized.spans) == len(normalized.text)
+    previous_end = 0
+    for start, end in normalized.spans:
+        assert 0 <= start < end <= len(text)
+        assert start >= previous_end or start == previous_end - 1 or start < previous_end
+        previous_end = end
+    for i, (start, end) in enumerate(normalized.spans):
+        # Every normalized character comes from the original characters it maps to.
+        assert (
+            normalize(text[start:end]).text.strip() in (normalized.text[i], "") or normalized.text[i] == " "
+        )

@@ -1,0 +1,40 @@
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("便宜点能包邮吗", ["便宜点", "能", "包邮", "吗"]),
+        ("我要退货七天无理由", ["七天无理由"]),
+        ("有运费险吗", ["运费险"]),
+        ("发顺丰可以吗", ["顺丰"]),
+        ("拍下改价", ["拍下", "改价"]),
+    ],
+)
+def test_ecommerce_words_stay_whole(engine, text, expected):
+    tokens = engine.analyze(text).tokens
+    for word in expected:
+        assert word in tokens
+
+
+def test_placeholders_are_one_token(engine):
+    assert engine.analyze("[订单x]什么时候发货").tokens[0] == "<订单>"
+    assert "<*>" in engine.analyze("原来送到***的").tokens
+
+
+def test_traditional_input_tokenizes_like_simplified(engine):
+    assert engine.analyze("什麼時候發貨").tokens == engine.analyze("什么时候发货").tokens
+
+
+def test_punctuation_and_spaces_are_not_tokens(engine):
+    tokens = engine.analyze("好的， 谢谢！！").tokens
+    assert "谢谢" in tokens
+    assert not {"，", ",", " ", "!", "！"} & set(tokens)
+
+
+def test_cache_file_written_to_configured_folder(tmp_path):
+    from classifiers.corpus import DICTIONARY_FILE
+    from classifiers.tokenize import Tokenizer
+
+    Tokenizer(DICTIONARY_FILE, tmp_path)
+    assert any(path.name.endswith(".cache") for path in tmp_path.iterdir())
