@@ -202,6 +202,47 @@ def cmd_train(args, stdin: TextIO, out: TextIO) -> int:
     return 0
 
 
+def cmd_serve(args, stdin: TextIO, out: TextIO) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=args.access_log,
+        ws_max_size=4 * 1024 * 1024,  # larger frames than the app limit get a typed error, not a drop
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_keys(args, stdin: TextIO, out: TextIO) -> int:
+    from sqlmodel import Session
+
+    from app import auth, store
+    from app.config import get_settings
+
+    database = store.connect(get_settings().database_url)
+    store.create_schema(database)
+    if args.action == "create":
+        key, record = auth.create_key(database, name=args.name, role=auth.Role(args.role))
+        out.write(f"created {record.role} key #{record.id} {record.name!r}; it is shown only now:\n{key}\n")
+        return 0
+    with Session(database) as session:
+        if args.action == "list":
+            for k in store.list_api_keys(session):
+                state = "revoked" if k.revoked_at else "active"
+                out.write(f"{k.id}\t{k.role}\t{k.prefix}…\t{state}\t{k.name}\n")
+            return 0
+        record = store.revoke_api_key(session, key_id=args.id)
+        if record is None:
+            out.write(f"no key with id {args.id}\n")
+            return 1
+        out.write(f"revoked key #{record.id} {record.name!r}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huashu", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="rebuild the intent model from scripts_corpus/")
     train.add_argument("--output")
     train.set_defaults(run=cmd_train)
+    serve = commands.add_parser("serve", help="run the service (DATABASE_URL, default a SQLite file)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(run=cmd_serve)
+    keys = commands.add_parser("keys", help="manage API keys in the DATABASE_URL database")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="create a key; prints it once, alone on the last line")
+    create.add_argument("--role", choices=["agent", "editor", "admin"], required=True)
+    create.add_argument("--name", required=True)
+    key_actions.add_parser("list")
+    revoke = key_actions.add_parser("revoke")
+    revoke.add_argument("id", type=int)
+    keys.set_defaults(run=cmd_keys)
     return parser
 
 

@@ -1,0 +1,35 @@
+"""Service settings, read once from the environment (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # The embedded default: a SQLite file in ./data. PostgreSQL: postgresql+psycopg://user:pw@host/db
+    database_url: str = "sqlite:///data/huashu.db"
+    cors_origins: list[str] = []
+    # Where jieba caches its prefix dictionary between starts.
+    cache_dir: Path = Path("data/cache")
+    # Limits: characters of one message or draft, bytes of one WebSocket frame or REST body.
+    max_text_chars: int = 2000
+    max_frame_bytes: int = 64 * 1024
+    max_suggestions: int = 10
+    # Requests (REST calls and WebSocket frames) per API key per minute.
+    rate_limit_per_minute: int = 6000
+    # Conversation memory: buyer messages kept per conversation, and for how long.
+    context_turns: int = 3
+    context_ttl_s: float = 30 * 60
+    context_max_conversations: int = 50_000
+    # How long a looked-up API key is trusted before the database is asked again.
+    key_cache_ttl_s: float = 5.0
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""The FastAPI application: ``uvicorn app.main:app`` or ``huashu serve``."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlmodel import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import api, store, ws
+from app.assistant import Assistant
+from app.auth import KeyChecker, RateLimiter
+from app.config import Settings, get_settings
+from app.errors import ApiError, JSONBytesResponse, install_handlers
+from app.metrics import MetricsMiddleware
+from classifiers import Engine
+
+log = logging.getLogger("huashu")
+
+
+class BodyLimitMiddleware:
+    """Refuses HTTP bodies larger than the limit before they are read (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                error = ApiError(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")
+                await JSONBytesResponse(error.body(), status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        database = store.connect(settings.database_url)
+        store.create_schema(database)
+        with Session(database) as session:
+            if store.seed_corpus(session):
+                log.info("seeded the corpus from scripts_corpus/")
+            replies = store.approved_replies(session)
+            rules = store.enabled_lint_rules(session)
+        engine = Engine.load(cache_dir=settings.cache_dir, replies=replies, rules=rules)
+        app.state.assistant = Assistant(engine, database, settings)
+        app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        log.info("ready: %d replies, %d lint rules", engine.index.size, len(rules))
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Huashu 话术",
+        version="0.1.0",
+        description="Reply assist for e-commerce customer service: intent, approved replies, draft lint.",
+        lifespan=lifespan,
+        default_response_class=JSONBytesResponse,
+    )
+    install_handlers(app)
+    app.include_router(api.probes)
+    app.include_router(api.v1)
+    app.include_router(ws.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_frame_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,110 @@
+"""Request and response models of the REST API and the WebSocket protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from classifiers import Intent
+
+FeedbackAction = Literal["shown", "used", "edited", "dismissed"]
+
+
+class IntentScoreOut(BaseModel):
+    intent: Intent
+    score: float
+
+
+class ClassifyRequest(BaseModel):
+    text: str
+    conversation_id: str | None = Field(default=None, max_length=200)
+
+
+class ClassifyResponse(BaseModel):
+    intent: Intent
+    confidence: float
+    intents: list[IntentScoreOut]
+    tokens: list[str]
+
+
+class SuggestRequest(BaseModel):
+    text: str
+    conversation_id: str | None = Field(default=None, max_length=200)
+    context: dict[str, str] = Field(default_factory=dict, description="slot values, e.g. {'courier': '顺丰'}")
+    shop_id: str | None = Field(default=None, max_length=120)
+    k: int = Field(default=3, ge=1, le=10)
+
+
+class SuggestionOut(BaseModel):
+    reply_id: str
+    text: str
+    intent: Intent
+    score: float
+    missing_slots: list[str]
+
+
+class SuggestResponse(ClassifyResponse):
+    suggestions: list[SuggestionOut]
+
+
+class LintRequest(BaseModel):
+    text: str
+
+
+class FlagOut(BaseModel):
+    rule_id: str
+    category: str
+    severity: Literal["block", "warn"]
+    start: int
+    end: int
+    match: str
+    suggestion: str
+
+
+class LintResponse(BaseModel):
+    ok: bool
+    flags: list[FlagOut]
+
+
+class FeedbackRequest(BaseModel):
+    reply_id: str = Field(max_length=120)
+    action: FeedbackAction
+    conversation_id: str | None = Field(default=None, max_length=200)
+    final_text: str | None = Field(default=None, max_length=4000)
+    intent: Intent | None = Field(
+        default=None, description="the intent it was suggested for; default its first"
+    )
+
+
+# WebSocket frames from the client; "type" picks the model.
+class BuyerMessageFrame(BaseModel):
+    type: Literal["buyer_message"]
+    id: str | int | None = None
+    conversation_id: str = Field(max_length=200)
+    text: str
+    context: dict[str, str] = Field(default_factory=dict)
+    shop_id: str | None = Field(default=None, max_length=120)
+    k: int = Field(default=3, ge=1, le=10)
+
+
+class DraftFrame(BaseModel):
+    type: Literal["draft"]
+    id: str | int | None = None
+    conversation_id: str | None = Field(default=None, max_length=200)
+    text: str
+
+
+class FeedbackFrame(FeedbackRequest):
+    type: Literal["feedback"]
+    id: str | int | None = None
+
+
+class PingFrame(BaseModel):
+    type: Literal["ping"]
+    id: str | int | None = None
+
+
+ClientFrame = Annotated[
+    BuyerMessageFrame | DraftFrame | FeedbackFrame | PingFrame, Field(discriminator="type")
+]

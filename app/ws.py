@@ -1,0 +1,133 @@
+"""The WebSocket protocol for agents' browser extensions.
+
+Every frame gets exactly one answer. A bad frame (not JSON, binary, unknown type,
+missing field, too large) is answered with an error frame and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from pydantic import TypeAdapter, ValidationError
+
+from app.assistant import Assistant, classification_body, lint_body, suggestions_body
+from app.auth import Principal, Role, allows
+from app.errors import ApiError
+from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN
+from app.schemas import BuyerMessageFrame, ClientFrame, DraftFrame, FeedbackFrame, PingFrame
+
+CLOSE_BAD_KEY = 4401
+CLOSE_WRONG_ROLE = 4403
+FRAME_TYPES = ("buyer_message", "draft", "feedback", "ping")
+_frames: TypeAdapter = TypeAdapter(ClientFrame)
+
+router = APIRouter()
+
+
+def _error(code: str, message: str, in_reply_to: Any = None, detail: Any = None) -> dict:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if in_reply_to is not None:
+        frame["in_reply_to"] = in_reply_to
+    if detail is not None:
+        frame["detail"] = detail
+    return frame
+
+
+@router.websocket("/v1/ws")
+async def agent_socket(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    principal = state.keys.check(websocket.query_params.get("token"))
+    # Browsers cannot read a refused handshake's status, so accept and close with a code they can read.
+    await websocket.accept()
+    if principal is None:
+        await websocket.close(CLOSE_BAD_KEY, "unknown or revoked API key")
+        return
+    if not allows(principal.role, Role.AGENT):
+        await websocket.close(CLOSE_WRONG_ROLE, "this key's role may not use the agent socket")
+        return
+    WS_OPEN.inc()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            answer = await _answer(message, state.assistant, principal, state)
+            await websocket.send_text(orjson.dumps(answer).decode())
+    finally:
+        WS_OPEN.dec()
+
+
+async def _answer(message: dict, assistant: Assistant, principal: Principal, state: Any) -> dict:
+    started = time.perf_counter()
+    text = message.get("text")
+    if text is None:
+        WS_FRAMES.labels("binary").inc()
+        return _error("binary_not_supported", "send JSON text frames, not binary")
+    if len(text.encode("utf-8")) > assistant.settings.max_frame_bytes:
+        WS_FRAMES.labels("too_large").inc()
+        return _error("frame_too_large", f"frames are limited to {assistant.settings.max_frame_bytes} bytes")
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        WS_FRAMES.labels("invalid_json").inc()
+        return _error("invalid_json", f"frame is not valid JSON: {exc}")
+    if not isinstance(raw, dict):
+        return _error("invalid_frame", "a frame must be a JSON object with a 'type'")
+    in_reply_to = raw.get("id") if isinstance(raw.get("id"), str | int) else None
+    if raw.get("type") not in FRAME_TYPES:
+        WS_FRAMES.labels("unknown_type").inc()
+        return _error("unknown_type", f"type must be one of {', '.join(FRAME_TYPES)}", in_reply_to)
+    if not state.rate_limiter.allow(principal.key_id):
+        return _error("rate_limited", "too many frames for this key; slow down", in_reply_to)
+    try:
+        frame = _frames.validate_python(raw)
+    except ValidationError as exc:
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return _error("invalid_frame", "frame fields do not match the protocol", in_reply_to, detail)
+    try:
+        answer = await _handle(frame, assistant, principal)
+    except ApiError as exc:
+        return _error(exc.code, exc.message, in_reply_to, exc.detail)
+    if in_reply_to is not None:
+        answer["in_reply_to"] = in_reply_to
+    WS_FRAMES.labels(frame.type).inc()
+    WS_LATENCY.labels(frame.type).observe(time.perf_counter() - started)
+    return answer
+
+
+async def _handle(frame: Any, assistant: Assistant, principal: Principal) -> dict:
+    if isinstance(frame, BuyerMessageFrame):
+        classification, suggestions = assistant.suggest(
+            frame.text,
+            conversation_id=frame.conversation_id,
+            context=frame.context,
+            shop_id=frame.shop_id,
+            k=frame.k,
+        )
+        body = classification_body(classification)
+        del body["tokens"]
+        return {
+            "type": "suggestions",
+            "conversation_id": frame.conversation_id,
+            **body,
+            "suggestions": suggestions_body(suggestions),
+        }
+    if isinstance(frame, DraftFrame):
+        return {"type": "lint", **lint_body(assistant.lint(frame.text))}
+    if isinstance(frame, FeedbackFrame):
+        await asyncio.to_thread(
+            assistant.feedback,
+            reply_id=frame.reply_id,
+            action=frame.action,
+            intent=frame.intent,
+            conversation_id=frame.conversation_id,
+            final_text=frame.final_text,
+            key_id=principal.key_id,
+        )
+        return {"type": "ack"}
+    assert isinstance(frame, PingFrame)
+    return {"type": "pong"}

@@ -1,0 +1,166 @@
+"""The real server (uvicorn in a subprocess) driven by the `websockets` client library."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
+        "MAX_FRAME_BYTES": "4096",
+    }
+    created = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--role", "agent", "--name", "ws-test"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start: {process.stderr.read().decode()[-2000:]}")
+        time.sleep(0.1)
+    yield {"url": f"ws://{base}/v1/ws?token={key}", "base": base, "key": key}
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def _exchange(ws, frame) -> dict:
+    await ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame, ensure_ascii=False))
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+
+def test_key_printed_alone_on_last_line(server):
+    assert server["key"].startswith("hs_") and " " not in server["key"]
+
+
+def test_suggestions_and_lint(server):
+    async def scenario():
+        async with connect(server["url"]) as ws:
+            answer = await _exchange(
+                ws, {"type": "buyer_message", "conversation_id": "c1", "text": "便宜点能包邮吗", "id": "m1"}
+            )
+            assert answer["type"] == "suggestions" and answer["in_reply_to"] == "m1"
+            assert answer["conversation_id"] == "c1" and answer["intent"] == "bargaining"
+            assert {"bargaining", "logistics"} <= {i["intent"] for i in answer["intents"]}
+            assert answer["suggestions"] and {"reply_id", "text", "score", "missing_slots"} <= set(
+                answer["suggestions"][0]
+            )
+            lint = await _exchange(ws, {"type": "draft", "text": "應該是吧", "id": 7})
+            assert lint["type"] == "lint" and lint["in_reply_to"] == 7 and lint["ok"] is False
+            assert lint["flags"][0]["category"] == "uncertain" and lint["flags"][0]["end"] == 4
+            assert await _exchange(ws, {"type": "ping"}) == {"type": "pong"}
+            reply_id = answer["suggestions"][0]["reply_id"]
+            ack = await _exchange(ws, {"type": "feedback", "reply_id": reply_id, "action": "used", "id": "f"})
+            assert ack == {"type": "ack", "in_reply_to": "f"}
+
+    run(scenario())
+
+
+def test_follow_up_understood_in_context(server):
+    async def scenario():
+        async with connect(server["url"]) as ws:
+            await _exchange(ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "能便宜点吗"})
+            answer = await _exchange(
+                ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "那再少一点呢"}
+            )
+            assert answer["intent"] == "bargaining"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "invalid_json"),
+        (b"\x00\x01binary", "binary_not_supported"),
+        ("[1, 2]", "invalid_frame"),
+        ({"type": "shout", "id": "u1"}, "unknown_type"),
+        ({"text": "no type"}, "unknown_type"),
+        ({"type": "buyer_message", "text": "包邮吗"}, "invalid_frame"),
+        ({"type": "draft"}, "invalid_frame"),
+        ({"type": "buyer_message", "conversation_id": "c", "text": "😊😊"}, "empty_text"),
+        ({"type": "draft", "text": ""}, "empty_text"),
+        ({"type": "draft", "text": "好" * 3000}, "frame_too_large"),
+        ({"type": "feedback", "reply_id": "nope", "action": "used"}, "unknown_reply"),
+    ],
+)
+def test_bad_frames_get_errors_and_the_connection_stays_open(server, frame, code):
+    async def scenario():
+        async with connect(server["url"]) as ws:
+            error = await _exchange(ws, frame)
+            assert error["type"] == "error" and error["code"] == code and error["message"]
+            if isinstance(frame, dict) and "id" in frame:
+                assert error["in_reply_to"] == frame["id"]
+            assert await _exchange(ws, {"type": "ping"}) == {"type": "pong"}
+
+    run(scenario())
+
+
+def test_bad_token_closes_with_4401(server):
+    async def scenario():
+        url = server["url"].split("?")[0]
+        for query in ("?token=hs_wrong", ""):
+            async with connect(url + query) as ws:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd.code == 4401
+
+    run(scenario())
+
+
+def test_many_concurrent_connections(server):
+    async def one(i: int) -> str:
+        async with connect(server["url"]) as ws:
+            answer = await _exchange(
+                ws, {"type": "buyer_message", "conversation_id": f"k{i}", "text": "什么时候发货"}
+            )
+            return answer["intent"]
+
+    async def scenario():
+        return await asyncio.gather(*(one(i) for i in range(20)))
+
+    assert run(scenario()) == ["logistics"] * 20
