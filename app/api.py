@@ -117,15 +117,7 @@ async def lint(body: LintRequest, assistant: AssistantDep, _: AgentDep) -> Respo
 @v1.post("/feedback", status_code=204, tags=["agents"], responses={404: {"description": "Unknown reply"}})
 async def feedback(body: FeedbackRequest, assistant: AssistantDep, principal: AgentDep) -> Response:
     """Record what the agent did with a suggestion; used replies rank higher over time."""
-    await run_in_threadpool(
-        assistant.feedback,
-        reply_id=body.reply_id,
-        action=body.action,
-        intent=body.intent,
-        conversation_id=body.conversation_id,
-        final_text=body.final_text,
-        key_id=principal.key_id,
-    )
+    await run_in_threadpool(assistant.feedback, body, key_id=principal.key_id)
     return Response(status_code=204)
 
 

@@ -18,6 +18,7 @@ from app import store
 from app.config import Settings
 from app.errors import ApiError
 from app.metrics import SUGGESTIONS
+from app.schemas import FeedbackRequest
 from classifiers import Classification, Engine, LintResult, Suggestion
 from classifiers.normalize import content_only, normalize
 from classifiers.types import SCORED_INTENTS
@@ -125,17 +126,9 @@ class Assistant:
         self.check_text(text, allow_noise=True)
         return self.engine.lint(text)
 
-    def feedback(
-        self,
-        *,
-        reply_id: str,
-        action: str,
-        intent: str | None,
-        conversation_id: str | None,
-        final_text: str | None,
-        key_id: int | None,
-    ) -> None:
+    def feedback(self, event: FeedbackRequest, *, key_id: int | None) -> None:
         """Store a feedback event and update that reply's boost. Blocking: call off the event loop."""
+        reply_id, intent = event.reply_id, event.intent
         with Session(self.database) as session:
             intents = store.reply_intents(session, reply_id=reply_id)
             if intents is None:
@@ -146,13 +139,13 @@ class Assistant:
                 session,
                 reply_id=reply_id,
                 intent=intent,
-                action=action,
-                conversation_id=conversation_id,
-                final_text=final_text,
+                action=event.action,
+                conversation_id=event.conversation_id,
+                final_text=event.final_text,
                 key_id=key_id,
             )
         counts = self._feedback.setdefault((reply_id, intent), {})
-        counts[action] = counts.get(action, 0) + 1
+        counts[event.action] = counts.get(event.action, 0) + 1
         self._boosts = {**self._boosts, (reply_id, intent): feedback_boost(counts)}
 
 

@@ -119,15 +119,7 @@ async def _handle(frame: Any, assistant: Assistant, principal: Principal) -> dic
     if isinstance(frame, DraftFrame):
         return {"type": "lint", **lint_body(assistant.lint(frame.text))}
     if isinstance(frame, FeedbackFrame):
-        await asyncio.to_thread(
-            assistant.feedback,
-            reply_id=frame.reply_id,
-            action=frame.action,
-            intent=frame.intent,
-            conversation_id=frame.conversation_id,
-            final_text=frame.final_text,
-            key_id=principal.key_id,
-        )
+        await asyncio.to_thread(assistant.feedback, frame, key_id=principal.key_id)
         return {"type": "ack"}
     assert isinstance(frame, PingFrame)
     return {"type": "pong"}

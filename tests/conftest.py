@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,22 +26,26 @@ def dev_messages() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory) -> str:
+def database_url(request, tmp_path_factory):
     """Each service test runs on the embedded SQLite file and on a real PostgreSQL server
     (HUASHU_TEST_POSTGRES_URL; `.ci/run` starts one with scripts/start-postgres.sh)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'huashu.db'}"
-    url = os.environ.get("HUASHU_TEST_POSTGRES_URL")
-    if not url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'huashu.db'}"
+        return
+    server_url = os.environ.get("HUASHU_TEST_POSTGRES_URL")
+    if not server_url:
         pytest.skip("HUASHU_TEST_POSTGRES_URL not set (run scripts/start-postgres.sh)")
-    from sqlmodel import SQLModel
+    # A database of its own per test run, so runs sharing one server cannot disturb each other.
+    from sqlalchemy import create_engine, make_url, text
 
-    from app import store
-
-    database = store.connect(url)
-    SQLModel.metadata.drop_all(database)
-    database.dispose()
-    return url
+    name = f"huashu_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -156,11 +156,13 @@ def test_feedback_is_stored_and_lifts_the_reply(client, agent, settings):
 
 
 def test_conversation_context(client, agent):
-    first = client.post("/v1/classify", json={"text": "能便宜点吗"}, headers=agent).json()
-    assert first["intent"] == "bargaining"
+    alone = client.post("/v1/suggest", json={"text": "那多少呢", "conversation_id": "c-new"}, headers=agent)
+    assert alone.json()["intent"] == "other"
     client.post("/v1/suggest", json={"text": "能便宜点吗", "conversation_id": "c-ctx"}, headers=agent)
-    follow_up = {"text": "那再少一点呢", "conversation_id": "c-ctx"}
-    assert client.post("/v1/suggest", json=follow_up, headers=agent).json()["intent"] == "bargaining"
+    follow_up = {"text": "那多少呢", "conversation_id": "c-ctx"}
+    answer = client.post("/v1/suggest", json=follow_up, headers=agent).json()
+    assert answer["intent"] == "bargaining"
+    assert answer["suggestions"][0]["intent"] == "bargaining"
 
 
 def test_metrics(client, agent):
