@@ -41,7 +41,6 @@ class ReplyIndex:
     """An immutable index over replies; build a new one to change the corpus."""
 
     def __init__(self, replies: Iterable[Reply], analyze: Analyzer) -> None:
-        self._analyze = analyze
         self._replies: list[_IndexedReply] = []
         postings: dict[tuple[Intent, str], list[tuple[float, int]]] = defaultdict(list)
         document_frequency: dict[str, int] = defaultdict(int)
