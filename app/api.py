@@ -64,9 +64,10 @@ v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 class Health(BaseModel):
     status: str
     replies: int | None = None
+    corpus_version: int | None = None
 
 
-@probes.get("/healthz", response_model=Health)
+@probes.get("/healthz", response_model=Health, response_model_exclude_none=True)
 async def healthz() -> dict:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -82,7 +83,11 @@ def readyz(assistant: AssistantDep) -> dict:
             store.ping(session)
     except Exception as exc:  # any driver error means not ready
         raise ApiError(503, "database_unavailable", f"database check failed: {type(exc).__name__}") from exc
-    return {"status": "ready", "replies": assistant.engine.index.size}
+    return {
+        "status": "ready",
+        "replies": assistant.engine.index.size,
+        "corpus_version": assistant.corpus_version,
+    }
 
 
 @probes.get("/metrics", response_class=PlainTextResponse)
@@ -94,7 +99,7 @@ async def metrics() -> Response:
 @v1.post("/suggest", response_model=SuggestResponse, tags=["agents"])
 async def suggest(body: SuggestRequest, assistant: AssistantDep, _: AgentDep) -> Response:
     """Intent of a buyer message and the top approved replies for it."""
-    classification, suggestions = assistant.suggest(
+    classification, suggestions = await assistant.suggest(
         body.text, conversation_id=body.conversation_id, context=body.context, shop_id=body.shop_id, k=body.k
     )
     return JSONBytesResponse(
@@ -105,7 +110,8 @@ async def suggest(body: SuggestRequest, assistant: AssistantDep, _: AgentDep) ->
 @v1.post("/classify", response_model=ClassifyResponse, tags=["agents"])
 async def classify(body: ClassifyRequest, assistant: AssistantDep, _: AgentDep) -> Response:
     """Intent of a buyer message, with every likely intent and the tokens."""
-    return JSONBytesResponse(classification_body(assistant.classify(body.text, body.conversation_id)))
+    classification = await assistant.classify(body.text, body.conversation_id)
+    return JSONBytesResponse(classification_body(classification))
 
 
 @v1.post("/lint", response_model=LintResponse, tags=["agents"])

@@ -1,14 +1,16 @@
 """What the service does for one message, shared by REST and WebSocket.
 
-It wraps the language core with the service's state: the current engine (swapped
-whole when the corpus changes), each conversation's recent buyer messages, and
-the feedback boosts.
+It wraps the language core with the service's state, none of which is private to one
+worker: the current engine (rebuilt whenever the database's corpus version moves, see
+``app.sync``), each conversation's last intent scores and the feedback counts, both in
+the database.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
-from collections import OrderedDict, deque
 from dataclasses import asdict
 
 from sqlalchemy.engine import Engine as DatabaseEngine
@@ -20,7 +22,7 @@ from app.errors import ApiError
 from app.metrics import SUGGESTIONS
 from app.schemas import FeedbackRequest
 from classifiers import Classification, Engine, LintResult, Suggestion
-from classifiers.normalize import content_only, normalize
+from classifiers.engine import Analysis
 from classifiers.types import SCORED_INTENTS
 
 # Feedback boost: at most this much is added to a reply's score.
@@ -29,35 +31,29 @@ MAX_BOOST = 0.1
 BOOST_PRIOR = 5
 
 
-class ConversationMemory:
-    """The last few buyer messages' intent scores per conversation, bounded and expiring."""
+class ConversationContext:
+    """Each conversation's last buyer message's intent scores, kept in the database so that
+    the next message may land on any worker. Blocking: call through a thread."""
 
-    def __init__(self, turns: int, ttl: float, max_conversations: int) -> None:
-        self._turns = turns
+    def __init__(self, database: DatabaseEngine, ttl: float) -> None:
+        self._database = database
         self._ttl = ttl
-        self._max = max_conversations
-        self._conversations: OrderedDict[str, deque[tuple[float, list[float]]]] = OrderedDict()
 
-    def previous(self, conversation_id: str | None) -> list[float] | None:
-        if not conversation_id or conversation_id not in self._conversations:
-            return None
-        turns = self._conversations[conversation_id]
-        when, scores = turns[-1]
-        if time.monotonic() - when > self._ttl:
-            del self._conversations[conversation_id]
-            return None
-        return scores
+    def previous(self, conversation_id: str) -> list[float] | None:
+        with self._database.connect() as connection:
+            return store.previous_scores(
+                connection, conversation_id=conversation_id, since=time.time() - self._ttl
+            )
 
-    def remember(self, conversation_id: str | None, classification: Classification) -> None:
-        if not conversation_id:
-            return
+    def remember(self, conversation_id: str, classification: Classification) -> None:
         by_intent = {s.intent: s.score for s in classification.intents}
         scores = [by_intent.get(intent, 0.0) for intent in SCORED_INTENTS]
-        turns = self._conversations.pop(conversation_id, None) or deque(maxlen=self._turns)
-        turns.append((time.monotonic(), scores))
-        self._conversations[conversation_id] = turns  # most recent last
-        while len(self._conversations) > self._max:
-            self._conversations.popitem(last=False)
+        with self._database.begin() as connection:
+            store.remember_scores(connection, conversation_id=conversation_id, scores=scores)
+
+    def forget_expired(self) -> int:
+        with self._database.begin() as connection:
+            return store.forget_conversations(connection, before=time.time() - self._ttl)
 
 
 def feedback_boost(counts: dict[str, int]) -> float:
@@ -69,37 +65,78 @@ def feedback_boost(counts: dict[str, int]) -> float:
     return MAX_BOOST * taken / (offered + BOOST_PRIOR)
 
 
+class FeedbackBoosts:
+    """Ranking boosts from the feedback events in the database, caught up incrementally.
+
+    ``boosts`` is replaced whole, never mutated, so the event loop reads it without a lock.
+    """
+
+    def __init__(self) -> None:
+        self.boosts: dict[tuple[str, str], float] = {}
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
+        self._last_event_id = 0
+        self._lock = threading.Lock()
+
+    def catch_up(self, session: Session) -> None:
+        with self._lock:
+            new, self._last_event_id = store.feedback_counts_since(session, after_id=self._last_event_id)
+            if not new:
+                return
+            changed = {}
+            for key, actions in new.items():
+                counts = self._counts.setdefault(key, {})
+                for action, count in actions.items():
+                    counts[action] = counts.get(action, 0) + count
+                changed[key] = feedback_boost(counts)
+            self.boosts = {**self.boosts, **changed}
+
+
 class Assistant:
-    def __init__(self, engine: Engine, database: DatabaseEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, corpus_version: int, database: DatabaseEngine, settings: Settings
+    ) -> None:
         self.engine = engine
+        self.corpus_version = corpus_version
         self.database = database
         self.settings = settings
-        self.memory = ConversationMemory(
-            settings.context_turns, settings.context_ttl_s, settings.context_max_conversations
-        )
+        self.context = ConversationContext(database, settings.context_ttl_s)
+        self.feedback_boosts = FeedbackBoosts()
         with Session(database) as session:
-            self._feedback = store.feedback_counts(session)
-        self._boosts = {key: feedback_boost(counts) for key, counts in self._feedback.items()}
+            self.feedback_boosts.catch_up(session)
 
-    def replace_engine(self, engine: Engine) -> None:
+    def replace_engine(self, engine: Engine, corpus_version: int) -> None:
         """Swap in an engine built for a changed corpus; in-flight messages finish on the old one."""
-        self.engine = engine
+        self.engine, self.corpus_version = engine, corpus_version
 
-    def check_text(self, text: str, *, allow_noise: bool = False) -> None:
+    def check_length(self, text: str) -> None:
         if len(text) > self.settings.max_text_chars:
             raise ApiError(
                 413,
                 "text_too_long",
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}",
             )
-        if not text.strip() or (not allow_noise and not content_only(normalize(text)).text):
+        if not text.strip():
+            raise ApiError(422, "empty_text", "text is empty")
+
+    def analyze(self, text: str) -> Analysis:
+        """The message's analysis, made once; refuses text too long or without content."""
+        self.check_length(text)
+        analysis = self.engine.analyze(text)
+        if not analysis.content:
             raise ApiError(422, "empty_text", "text is empty once emoji, punctuation and spaces are removed")
+        return analysis
 
-    def classify(self, text: str, conversation_id: str | None = None) -> Classification:
-        self.check_text(text)
-        return self.engine.classify(text, self.memory.previous(conversation_id))
+    async def previous_scores(self, conversation_id: str | None) -> list[float] | None:
+        if not conversation_id:
+            return None
+        return await asyncio.to_thread(self.context.previous, conversation_id)
 
-    def suggest(
+    async def classify(self, text: str, conversation_id: str | None = None) -> Classification:
+        analysis = self.analyze(text)
+        previous = await self.previous_scores(conversation_id)
+        return self.engine.model.classify(analysis.tokens, analysis.content, previous)
+
+    async def suggest(
         self,
         text: str,
         *,
@@ -108,45 +145,44 @@ class Assistant:
         shop_id: str | None = None,
         k: int = 3,
     ) -> tuple[Classification, list[Suggestion]]:
-        self.check_text(text)
+        analysis = self.analyze(text)
+        previous = await self.previous_scores(conversation_id)
         classification, suggestions = self.engine.suggest(
-            text,
+            analysis,
             k=min(k, self.settings.max_suggestions),
             context=context,
             shop_id=shop_id,
-            previous=self.memory.previous(conversation_id),
-            boosts=self._boosts,
+            previous=previous,
+            boosts=self.feedback_boosts.boosts,
         )
-        self.memory.remember(conversation_id, classification)
+        if conversation_id:
+            # Awaited, so the conversation's next message (on any worker) sees this one.
+            await asyncio.to_thread(self.context.remember, conversation_id, classification)
         SUGGESTIONS.labels(str(classification.intent)).inc(len(suggestions))
         return classification, suggestions
 
     def lint(self, text: str) -> LintResult:
         # An emoji-only draft is a real draft: the linter flags it as curt.
-        self.check_text(text, allow_noise=True)
+        self.check_length(text)
         return self.engine.lint(text)
 
     def feedback(self, event: FeedbackRequest, *, key_id: int | None) -> None:
-        """Store a feedback event and update that reply's boost. Blocking: call off the event loop."""
+        """Store a feedback event and catch the boosts up. Blocking: call off the event loop."""
         reply_id, intent = event.reply_id, event.intent
         with Session(self.database) as session:
             intents = store.reply_intents(session, reply_id=reply_id)
             if intents is None:
                 raise ApiError(404, "unknown_reply", f"no reply with id {reply_id!r}")
-            if intent is None:
-                intent = intents[0]
             store.add_feedback(
                 session,
                 reply_id=reply_id,
-                intent=intent,
+                intent=intent or intents[0],
                 action=event.action,
                 conversation_id=event.conversation_id,
                 final_text=event.final_text,
                 key_id=key_id,
             )
-        counts = self._feedback.setdefault((reply_id, intent), {})
-        counts[event.action] = counts.get(event.action, 0) + 1
-        self._boosts = {**self._boosts, (reply_id, intent): feedback_boost(counts)}
+            self.feedback_boosts.catch_up(session)
 
 
 def classification_body(classification: Classification) -> dict:

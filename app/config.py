@@ -22,10 +22,10 @@ class Settings(BaseSettings):
     max_suggestions: int = 10
     # Requests (REST calls and WebSocket frames) per API key per minute.
     rate_limit_per_minute: int = 6000
-    # Conversation memory: buyer messages kept per conversation, and for how long.
-    context_turns: int = 3
+    # How long a conversation's last intent is remembered (in the database, for all workers).
     context_ttl_s: float = 30 * 60
-    context_max_conversations: int = 50_000
+    # How often each worker asks the database whether the corpus or the feedback changed.
+    sync_interval_s: float = 0.25
     # How long a looked-up API key is trusted before the database is asked again.
     key_cache_ttl_s: float = 5.0
 

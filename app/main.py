@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import api, store, ws
+from app import api, corpus_api, store, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
 from app.errors import ApiError, JSONBytesResponse, install_handlers
 from app.metrics import MetricsMiddleware
+from app.sync import CorpusSync, build_engine
 from classifiers import Engine
 
 log = logging.getLogger("huashu")
@@ -44,18 +47,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         database = store.connect(settings.database_url)
-        store.create_schema(database)
-        with Session(database) as session:
-            if store.seed_corpus(session):
-                log.info("seeded the corpus from scripts_corpus/")
-            replies = store.approved_replies(session)
-            rules = store.enabled_lint_rules(session)
-        engine = Engine.load(cache_dir=settings.cache_dir, replies=replies, rules=rules)
-        app.state.assistant = Assistant(engine, database, settings)
+        if store.prepare(database):
+            log.info("seeded the corpus from scripts_corpus/")
+        base = Engine.load(cache_dir=settings.cache_dir, replies=[], rules=[])
+        engine, version = build_engine(database, base)
+        # What was loaded lives as long as the process: keep the collector from rescanning it.
+        gc.freeze()
+        assistant = Assistant(engine, version, database, settings)
+        sync = CorpusSync(assistant, settings.sync_interval_s)
+        app.state.assistant = assistant
+        app.state.sync = sync
         app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-        log.info("ready: %d replies, %d lint rules", engine.index.size, len(rules))
+        log.info(
+            "ready: corpus version %d, %d replies, %d lint rules",
+            version,
+            engine.index.size,
+            len(engine.rules),
+        )
+        polling = asyncio.create_task(sync.run())
         yield
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
         database.dispose()
 
     app = FastAPI(
@@ -68,12 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(api.probes)
     app.include_router(api.v1)
+    app.include_router(corpus_api.router)
     app.include_router(ws.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_frame_bytes)

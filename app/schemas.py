@@ -108,3 +108,35 @@ class PingFrame(BaseModel):
 ClientFrame = Annotated[
     BuyerMessageFrame | DraftFrame | FeedbackFrame | PingFrame, Field(discriminator="type")
 ]
+
+
+ReplyStatus = Literal["draft", "approved", "retired"]
+
+
+class ReplyIn(BaseModel):
+    """A scripted reply as an editor writes it. ``{slot}`` placeholders are filled at suggestion time."""
+
+    text: str = Field(min_length=1, max_length=2000)
+    intents: list[Intent] = Field(min_length=1)
+    triggers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50, description="buyer phrasings this reply answers"
+    )
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    slots: dict[str, str | None] = Field(
+        default_factory=dict, description="slot → default; null: caller fills"
+    )
+    shop_id: str | None = Field(default=None, max_length=120)
+    status: ReplyStatus = "approved"
+
+
+class ReplyCreate(ReplyIn):
+    id: str = Field(min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+
+
+class ReplyUpdate(ReplyIn):
+    version: int = Field(ge=1, description="the version you edited; a newer one on the server → 409")
+
+
+class ReplyOut(ReplyIn):
+    id: str
+    version: int

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, func
+import orjson
+from sqlalchemy import JSON, Column, event, func, inspect, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DatabaseEngine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from classifiers import LintRule, Reply
 from classifiers.corpus import load_lint_rules, load_replies, reply_from_dict, rule_from_dict
+from classifiers.rank import ReplyAnalysis
 
 
 def _now() -> datetime:
@@ -30,7 +37,28 @@ class ReplyRow(SQLModel, table=True):
     triggers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The triggers' analysis, stored so indexes are rebuilt without re-running jieba;
+    # ``analyzer`` says which dictionary/normalizer made it (stale ones are recomputed).
+    analysis: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    analyzer: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(default_factory=_now)
+
+
+class CorpusState(SQLModel, table=True):
+    """One row: a counter bumped by every corpus change, polled by every worker."""
+
+    __tablename__ = "corpus_state"
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0
+
+
+class ConversationRow(SQLModel, table=True):
+    """The last buyer message's intent scores per conversation, shared by all workers."""
+
+    __tablename__ = "conversation"
+    id: str = Field(primary_key=True, max_length=200)
+    scores: list[float] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: float = Field(index=True)  # unix time
 
 
 class LintRuleRow(SQLModel, table=True):
@@ -85,14 +113,52 @@ class AuditLog(SQLModel, table=True):
 
 def connect(url: str) -> DatabaseEngine:
     """An engine for ``url``; a SQLite file's folder is created if missing."""
+    # orjson decodes the JSON columns several times faster than json (100k replies at start).
+    json_options = {"json_serializer": lambda o: orjson.dumps(o).decode(), "json_deserializer": orjson.loads}
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False})
-    return create_engine(url, pool_pre_ping=True)
+        database = create_engine(url, connect_args={"check_same_thread": False}, **json_options)
+        event.listen(database, "connect", _sqlite_pragmas)
+        return database
+    return create_engine(url, pool_pre_ping=True, **json_options)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets several workers read while one writes; NORMAL syncs at checkpoints rather
+    # than every commit (a crash can lose the last moments of context, never corrupt).
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def prepare(database: DatabaseEngine, attempts: int = 5) -> bool:
+    """Create the schema and seed an empty corpus; returns whether it seeded.
+
+    Workers started together race to do this: the loser's DDL or insert fails, and its
+    retry finds the work done.
+    """
+    for attempt in range(attempts):
+        try:
+            create_schema(database)
+            with Session(database) as session:
+                return seed_corpus(session)
+        except (OperationalError, IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return False
 
 
 def create_schema(database: DatabaseEngine) -> None:
     SQLModel.metadata.create_all(database)
+    # Databases made before the analysis columns existed get them added.
+    existing = {column["name"] for column in inspect(database).get_columns("reply")}
+    with database.begin() as connection:
+        for name, sql_type in (("analysis", "JSON"), ("analyzer", "VARCHAR(32)")):
+            if name not in existing:
+                connection.execute(text(f"ALTER TABLE reply ADD COLUMN {name} {sql_type}"))
 
 
 def seed_corpus(
@@ -128,26 +194,72 @@ def seed_corpus(
                 )
             )
     session.add(AuditLog(actor="system", action="seed_corpus", target="reply,lint_rule"))
+    bump_corpus_version(session)
     session.commit()
     return True
 
 
-def approved_replies(session: Session) -> list[Reply]:
-    rows = session.exec(select(ReplyRow).where(ReplyRow.status == "approved").order_by(ReplyRow.id)).all()
-    return [
-        reply_from_dict(
-            {
-                "id": row.id,
-                "intents": row.intents,
-                "text": row.text,
-                "triggers": row.triggers,
-                "tags": row.tags,
-                "slots": row.slots,
-                "shop_id": row.shop_id,
-            }
+def bump_corpus_version(session: Session) -> int:
+    """Count one more corpus change, in the caller's transaction; returns the new version."""
+    updated = session.exec(
+        update(CorpusState).where(CorpusState.id == 1).values(version=CorpusState.version + 1)
+    )
+    if not updated.rowcount:
+        session.add(CorpusState(id=1, version=1))
+        session.flush()
+    return corpus_version(session)
+
+
+def corpus_version(session: Session) -> int:
+    """The cheap query every worker polls to learn that the corpus changed."""
+    return session.exec(select(CorpusState.version).where(CorpusState.id == 1)).first() or 0
+
+
+@dataclass(frozen=True)
+class Corpus:
+    version: int
+    replies: list[Reply]
+    analyses: dict[str, ReplyAnalysis]  # only those made by the current analyzer
+    rules: list[LintRule]
+
+
+def load_corpus(session: Session, *, analyzer: str) -> Corpus:
+    """The approved replies and enabled lint rules, with the version they belong to."""
+    version = corpus_version(session)
+    columns = (
+        ReplyRow.id, ReplyRow.intents, ReplyRow.text, ReplyRow.triggers, ReplyRow.tags,
+        ReplyRow.slots, ReplyRow.shop_id, ReplyRow.analysis, ReplyRow.analyzer,
+    )  # fmt: skip
+    rows = session.exec(select(*columns).where(ReplyRow.status == "approved").order_by(ReplyRow.id))
+    replies: list[Reply] = []
+    analyses: dict[str, ReplyAnalysis] = {}
+    for reply_id, intents, text_, triggers, tags, slots, shop_id, analysis, made_by in rows:
+        replies.append(
+            reply_from_dict(
+                {
+                    "id": reply_id,
+                    "intents": intents,
+                    "text": text_,
+                    "triggers": triggers,
+                    "tags": tags,
+                    "slots": slots,
+                    "shop_id": shop_id,
+                }
+            )
         )
-        for row in rows
-    ]
+        if analysis is not None and made_by == analyzer:
+            analyses[reply_id] = ReplyAnalysis.from_json(analysis)
+    return Corpus(version, replies, analyses, enabled_lint_rules(session))
+
+
+def save_analyses(session: Session, analyses: Mapping[str, ReplyAnalysis], *, analyzer: str) -> None:
+    """Store analyses made at start-up, so the next start (or worker) skips them."""
+    if analyses:
+        session.exec(
+            update(ReplyRow),
+            params=[{"id": i, "analysis": a.to_json(), "analyzer": analyzer} for i, a in analyses.items()],
+        )
+        session.commit()
 
 
 def enabled_lint_rules(session: Session) -> list[LintRule]:
@@ -228,16 +340,132 @@ def add_feedback(
     session.commit()
 
 
-def feedback_counts(session: Session) -> dict[tuple[str, str], dict[str, int]]:
-    """(reply_id, intent) → {action: count}, for the ranking boost."""
-    statement = select(
-        FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action, func.count()
-    ).group_by(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
+def feedback_counts_since(
+    session: Session, *, after_id: int
+) -> tuple[dict[tuple[str, str], dict[str, int]], int]:
+    """Counts of the feedback events after ``after_id``, and the last event id seen."""
+    last_id = session.exec(select(func.max(FeedbackEvent.id))).one() or 0
+    if last_id <= after_id:
+        return {}, after_id
+    statement = (
+        select(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action, func.count())
+        .where(FeedbackEvent.id > after_id, FeedbackEvent.id <= last_id)
+        .group_by(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
+    )
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for reply_id, intent, action, count in session.exec(statement).all():
         counts.setdefault((reply_id, intent), {})[action] = count
-    return counts
+    return counts, last_id
+
+
+_conversation = ConversationRow.__table__
+
+
+def previous_scores(connection: Connection, *, conversation_id: str, since: float) -> list[float] | None:
+    statement = select(_conversation.c.scores).where(
+        _conversation.c.id == conversation_id, _conversation.c.updated_at >= since
+    )
+    return connection.execute(statement).scalar()
+
+
+def remember_scores(connection: Connection, *, conversation_id: str, scores: list[float]) -> None:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    values = {"id": conversation_id, "scores": scores, "updated_at": time.time()}
+    statement = dialect.insert(_conversation).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_conversation.c.id],
+        set_={"scores": statement.excluded.scores, "updated_at": statement.excluded.updated_at},
+    )
+    connection.execute(statement)
+
+
+def forget_conversations(connection: Connection, *, before: float) -> int:
+    return connection.execute(_conversation.delete().where(_conversation.c.updated_at < before)).rowcount
 
 
 def ping(session: Session) -> None:
     session.exec(select(1)).one()
+
+
+# Editors' changes. Each one bumps the corpus version in its own transaction, so every
+# worker rebuilds from a consistent corpus; each is audited with the editor's key name.
+
+
+def reply_row(session: Session, *, reply_id: str) -> ReplyRow | None:
+    return session.get(ReplyRow, reply_id)
+
+
+def list_reply_rows(session: Session, *, status: str | None, limit: int, offset: int) -> list[ReplyRow]:
+    statement = select(ReplyRow).order_by(ReplyRow.id).offset(offset).limit(limit)
+    if status is not None:
+        statement = statement.where(ReplyRow.status == status)
+    return list(session.exec(statement).all())
+
+
+def _reply_values(reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "shop_id": reply.shop_id,
+        "text": reply.text,
+        "intents": [str(i) for i in reply.intents],
+        "triggers": list(reply.triggers),
+        "tags": list(reply.tags),
+        "slots": dict(reply.slots),
+        "analysis": analysis.to_json(),
+        "analyzer": analyzer,
+        "updated_at": _now(),
+    }
+
+
+def create_reply(
+    session: Session, *, reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: str, actor: str
+) -> ReplyRow | None:
+    """The new row, or None when a reply with that id exists (retired ones included)."""
+    session.add(ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)))
+    session.add(AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}))
+    try:
+        bump_corpus_version(session)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return session.get(ReplyRow, reply.id)
+
+
+def update_reply(
+    session: Session,
+    *,
+    reply: Reply,
+    analysis: ReplyAnalysis,
+    analyzer: str,
+    status: str,
+    expected_version: int,
+    actor: str,
+) -> ReplyRow | None:
+    """The updated row, or None when the row is missing or no longer at ``expected_version``.
+
+    The version check is in the UPDATE itself, so of two editors saving the same version
+    exactly one wins and the other learns its edit is stale.
+    """
+    values = _reply_values(reply, analysis, analyzer, status)
+    statement = (
+        update(ReplyRow)
+        .where(ReplyRow.id == reply.id, ReplyRow.version == expected_version)
+        .values(version=ReplyRow.version + 1, **values)
+    )
+    if not session.exec(statement).rowcount:
+        session.rollback()
+        return None
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="update_reply",
+            target=reply.id,
+            detail={"status": status, "from": expected_version},
+        )
+    )
+    bump_corpus_version(session)
+    session.commit()
+    row = session.get(ReplyRow, reply.id)
+    session.refresh(row)
+    return row

@@ -101,7 +101,7 @@ async def _answer(message: dict, assistant: Assistant, principal: Principal, sta
 
 async def _handle(frame: Any, assistant: Assistant, principal: Principal) -> dict:
     if isinstance(frame, BuyerMessageFrame):
-        classification, suggestions = assistant.suggest(
+        classification, suggestions = await assistant.suggest(
             frame.text,
             conversation_id=frame.conversation_id,
             context=frame.context,

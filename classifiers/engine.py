@@ -8,26 +8,38 @@ atomically.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from classifiers import corpus
 from classifiers.intent import IntentModel
 from classifiers.lint import Linter
 from classifiers.normalize import content_only, normalize
-from classifiers.rank import ReplyIndex
+from classifiers.rank import ReplyAnalysis, ReplyIndex
 from classifiers.tokenize import Tokenizer
 from classifiers.types import Classification, LintResult, LintRule, Reply, Suggestion
 
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "huashu-cache"
+# Bump when normalize or tokenize change how text is analysed: stored analyses become stale.
+ANALYSIS_FORMAT = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
     tokens: list[str]
     content: str  # normalized text without spaces and punctuation
+
+
+@cache
+def analyzer_version() -> str:
+    """Changes whenever a stored ``ReplyAnalysis`` would come out differently."""
+    digest = hashlib.sha256(corpus.DICTIONARY_FILE.read_bytes())
+    digest.update(str(ANALYSIS_FORMAT).encode())
+    return digest.hexdigest()[:16]
 
 
 def analyze(tokenizer: Tokenizer, text: str) -> tuple[list[str], str]:
@@ -43,12 +55,17 @@ class Engine:
         model: IntentModel,
         replies: Iterable[Reply],
         rules: Iterable[LintRule],
+        analyses: Mapping[str, ReplyAnalysis] | None = None,
     ) -> None:
+        """``analyses`` (reply id → stored analysis) skips re-analysing those replies."""
         self.tokenizer = tokenizer
         self.model = model
         self.replies = list(replies)
         self.rules = list(rules)
-        self.index = ReplyIndex(self.replies, self._analyze_pair)
+        analyses = analyses or {}
+        self.index = ReplyIndex(
+            (reply, analyses.get(reply.id) or self.analyze_reply(reply)) for reply in self.replies
+        )
         self.linter = Linter(self.rules)
 
     @classmethod
@@ -71,7 +88,10 @@ class Engine:
         )
 
     def with_corpus(
-        self, replies: Iterable[Reply] | None = None, rules: Iterable[LintRule] | None = None
+        self,
+        replies: Iterable[Reply] | None = None,
+        rules: Iterable[LintRule] | None = None,
+        analyses: Mapping[str, ReplyAnalysis] | None = None,
     ) -> Engine:
         """A new engine with other replies or rules, sharing the tokenizer and model."""
         return Engine(
@@ -79,13 +99,18 @@ class Engine:
             self.model,
             self.replies if replies is None else replies,
             self.rules if rules is None else rules,
+            analyses,
         )
 
     def analyze(self, text: str) -> Analysis:
         return Analysis(*analyze(self.tokenizer, text))
 
-    def _analyze_pair(self, text: str) -> tuple[list[str], str]:
-        return analyze(self.tokenizer, text)
+    def analyze_reply(self, reply: Reply) -> ReplyAnalysis:
+        triggers = []
+        for trigger in reply.triggers:
+            tokens, content = analyze(self.tokenizer, trigger)
+            triggers.append((tuple(tokens), content))
+        return ReplyAnalysis(tuple(triggers), content_only(normalize(reply.text)).text)
 
     def classify(self, text: str, previous: Sequence[float] | None = None) -> Classification:
         analysis = self.analyze(text)
@@ -97,7 +122,7 @@ class Engine:
 
     def suggest(
         self,
-        text: str,
+        text: str | Analysis,
         *,
         k: int = 3,
         context: Mapping[str, str] | None = None,
@@ -105,7 +130,7 @@ class Engine:
         previous: Sequence[float] | None = None,
         boosts: Mapping[tuple[str, str], float] | None = None,
     ) -> tuple[Classification, list[Suggestion]]:
-        analysis = self.analyze(text)
+        analysis = text if isinstance(text, Analysis) else self.analyze(text)
         classification = self.model.classify(analysis.tokens, analysis.content, previous)
         suggestions = self.index.rank(
             classification, analysis.content, k=k, context=context, shop_id=shop_id, boosts=boosts

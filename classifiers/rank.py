@@ -9,15 +9,15 @@ scored with rapidfuzz.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from classifiers.normalize import content_only, normalize
 from classifiers.types import Classification, Intent, Reply, Suggestion
 
 _SLOT_RE = re.compile(r"\{(\w+)\}")
@@ -26,7 +26,30 @@ CANDIDATES_PER_INTENT = 16  # replies scored with rapidfuzz per intent
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 MAX_FEEDBACK_BOOST = 0.1
 
-Analyzer = Callable[[str], tuple[list[str], str]]
+
+@dataclass(frozen=True, slots=True)
+class ReplyAnalysis:
+    """What the index needs from one reply, computed once when the reply is written.
+
+    Analysing triggers (normalize + jieba) is the expensive part of building an index,
+    so the service stores this with the reply and rebuilds indexes from it.
+    """
+
+    triggers: tuple[tuple[tuple[str, ...], str], ...]  # (tokens, content-only text) per trigger
+    folded_text: str  # content-only reply text, for near-duplicate checks
+
+    def to_json(self) -> dict:
+        return {
+            "triggers": [[list(tokens), content] for tokens, content in self.triggers],
+            "folded": self.folded_text,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReplyAnalysis:
+        return cls(
+            triggers=tuple((tuple(tokens), content) for tokens, content in data["triggers"]),
+            folded_text=data["folded"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,39 +63,39 @@ class _IndexedReply:
 class ReplyIndex:
     """An immutable index over replies; build a new one to change the corpus."""
 
-    def __init__(self, replies: Iterable[Reply], analyze: Analyzer) -> None:
+    def __init__(self, analyzed: Iterable[tuple[Reply, ReplyAnalysis]]) -> None:
         self._replies: list[_IndexedReply] = []
-        postings: dict[tuple[Intent, str], list[tuple[float, int]]] = defaultdict(list)
+        # (intent, word) → {position: weight}; a word matters more to a short trigger.
+        postings: dict[tuple[Intent, str], dict[int, float]] = defaultdict(dict)
         document_frequency: dict[str, int] = defaultdict(int)
         self._by_intent: dict[Intent, list[int]] = defaultdict(list)
-        for position, reply in enumerate(replies):
-            analyzed = [analyze(trigger) for trigger in reply.triggers]
-            words = {word for tokens, _ in analyzed for word in tokens}
-            for word in words:
+        for position, (reply, analysis) in enumerate(analyzed):
+            weights: dict[str, float] = {}
+            for tokens, _ in analysis.triggers:
+                weight = 1.0 / max(1, len(tokens))
+                for word in tokens:
+                    if weight > weights.get(word, 0.0):
+                        weights[word] = weight
+            for word in weights:
                 document_frequency[word] += 1
             self._replies.append(
                 _IndexedReply(
                     reply=reply,
-                    triggers=tuple(content for _, content in analyzed),
-                    folded_text=content_only(normalize(reply.text)).text,
+                    triggers=tuple(content for _, content in analysis.triggers),
+                    folded_text=analysis.folded_text,
                     position=position,
                 )
             )
             for intent in reply.intents:
                 self._by_intent[intent].append(position)
-                for tokens, _ in analyzed:
-                    for word in set(tokens):
-                        # A word matters more to a short trigger than to a long one.
-                        postings[intent, word].append((1.0 / len(tokens), position))
+                for word, weight in weights.items():
+                    postings[intent, word][position] = weight
         total = max(1, len(self._replies))
         self._idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
         self._champions: dict[tuple[Intent, str], tuple[int, ...]] = {}
-        for key, entries in postings.items():
-            best: dict[int, float] = {}
-            for weight, position in entries:
-                best[position] = max(weight, best.get(position, 0.0))
-            ordered = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-            self._champions[key] = tuple(position for position, _ in ordered[:CHAMPIONS_PER_WORD])
+        for key, best in postings.items():
+            ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
+            self._champions[key] = tuple(position for position, _ in ordered)
         self.size = len(self._replies)
 
     def rank(

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,27 +27,37 @@ def dev_messages() -> dict[str, str]:
     return {row["id"]: row["text"] for row in rows}
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory):
-    """Each service test runs on the embedded SQLite file and on a real PostgreSQL server
-    (HUASHU_TEST_POSTGRES_URL; `.ci/run` starts one with scripts/start-postgres.sh)."""
-    if request.param == "sqlite":
+@contextmanager
+def fresh_database(kind: str, tmp_path_factory) -> Iterator[str]:
+    """The URL of a new, empty database: a SQLite file, or a database of its own on the
+    PostgreSQL server (HUASHU_TEST_POSTGRES_URL), so runs sharing one server cannot disturb
+    each other."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'huashu.db'}"
         return
     server_url = os.environ.get("HUASHU_TEST_POSTGRES_URL")
     if not server_url:
         pytest.skip("HUASHU_TEST_POSTGRES_URL not set (run scripts/start-postgres.sh)")
-    # A database of its own per test run, so runs sharing one server cannot disturb each other.
     from sqlalchemy import create_engine, make_url, text
 
     name = f"huashu_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """Each service test runs on the embedded SQLite file and on a real PostgreSQL server
+    (`.ci/run` starts one with scripts/start-postgres.sh)."""
+    with fresh_database(request.param, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -92,3 +92,18 @@ def test_ranking_eval_floor(engine):
         any(s.reply_id in row["relevant"] for s in engine.suggest(row["text"], k=3)[1]) for row in rows
     )
     assert hits / len(rows) >= 0.85
+
+
+def test_index_from_stored_analyses_ranks_the_same(engine):
+    import orjson
+
+    from classifiers.rank import ReplyAnalysis
+
+    stored = {
+        reply.id: ReplyAnalysis.from_json(orjson.loads(orjson.dumps(engine.analyze_reply(reply).to_json())))
+        for reply in engine.replies
+    }
+    assert stored[engine.replies[0].id] == engine.analyze_reply(engine.replies[0])
+    rebuilt = engine.with_corpus(analyses=stored)
+    for text in ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗"):
+        assert rebuilt.suggest(text, k=5) == engine.suggest(text, k=5)

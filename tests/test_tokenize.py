@@ -38,3 +38,24 @@ def test_cache_file_written_to_configured_folder(tmp_path):
 
     Tokenizer(DICTIONARY_FILE, tmp_path)
     assert any(path.name.endswith(".cache") for path in tmp_path.iterdir())
+
+
+def test_prefix_dictionary_cache_matches_jieba(tmp_path):
+    import jieba
+
+    from classifiers import corpus
+    from classifiers.tokenize import Tokenizer
+
+    reference = jieba.Tokenizer()
+    reference.tmp_dir = str(tmp_path / "jieba-own")
+    reference.initialize()
+    reference.load_userdict(str(corpus.DICTIONARY_FILE))
+    built = Tokenizer(corpus.DICTIONARY_FILE, tmp_path)  # builds and writes our cache
+    assert list(tmp_path.glob("jieba-prefix-*.words"))
+    loaded = Tokenizer(corpus.DICTIONARY_FILE, tmp_path)  # reads it
+    for tokenizer in (built, loaded):
+        assert tokenizer._jieba.FREQ == reference.FREQ and tokenizer._jieba.total == reference.total
+    # A damaged cache is rebuilt, not trusted.
+    for path in tmp_path.glob("jieba-prefix-*.counts"):
+        path.write_bytes(path.read_bytes()[:80])
+    assert Tokenizer(corpus.DICTIONARY_FILE, tmp_path)._jieba.FREQ == reference.FREQ

@@ -1,0 +1,88 @@
+"""Keep every worker's engine and feedback boosts in step with the database.
+
+Editors change the corpus through any worker; each change bumps ``corpus_state.version``
+in the same transaction. Every worker polls that one-row table (a primary-key read) every
+``sync_interval_s`` and rebuilds its engine when the version moved, so a change reaches
+all workers within about that interval plus the rebuild. Polling works the same on SQLite
+and PostgreSQL and needs no extra connection per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from sqlalchemy.engine import Engine as DatabaseEngine
+from sqlmodel import Session
+
+from app import store
+from app.assistant import Assistant
+from classifiers import Engine
+from classifiers.engine import analyzer_version
+
+log = logging.getLogger("huashu.sync")
+
+# Expired conversations are deleted this often.
+FORGET_EVERY_S = 60.0
+
+
+def build_engine(database: DatabaseEngine, base: Engine) -> tuple[Engine, int]:
+    """An engine for the database's current corpus, sharing ``base``'s tokenizer and model.
+
+    Replies whose stored analysis is missing or stale are analysed now and the analysis is
+    written back, so only the first start after a dictionary change pays for it.
+    """
+    analyzer = analyzer_version()
+    with Session(database) as session:
+        corpus = store.load_corpus(session, analyzer=analyzer)
+    engine = base.with_corpus(replies=corpus.replies, rules=corpus.rules, analyses=corpus.analyses)
+    missing = {r.id: engine.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
+    if missing:
+        log.info("storing the analysis of %d replies", len(missing))
+        with Session(database) as session:
+            store.save_analyses(session, missing, analyzer=analyzer)
+    return engine, corpus.version
+
+
+class CorpusSync:
+    def __init__(self, assistant: Assistant, interval: float) -> None:
+        self.assistant = assistant
+        self.interval = interval
+        self._lock = threading.Lock()  # one rebuild at a time per worker
+        self._forgotten_at = time.monotonic()
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failed poll is logged and retried at the next tick."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.to_thread(self.poll)
+            except Exception:  # a database hiccup must not stop syncing for good
+                log.exception("sync poll failed")
+
+    async def refresh_now(self) -> None:
+        """After a change made on this worker: apply it before answering the editor."""
+        await asyncio.to_thread(self.poll)
+
+    def poll(self) -> None:
+        assistant = self.assistant
+        with Session(assistant.database) as session:
+            version = store.corpus_version(session)
+            assistant.feedback_boosts.catch_up(session)
+        if version != assistant.corpus_version:
+            with self._lock:
+                if version != assistant.corpus_version:
+                    started = time.perf_counter()
+                    engine, loaded = build_engine(assistant.database, assistant.engine)
+                    assistant.replace_engine(engine, loaded)
+                    log.info(
+                        "corpus version %d: %d replies, rebuilt in %.2f s",
+                        loaded,
+                        engine.index.size,
+                        time.perf_counter() - started,
+                    )
+        if time.monotonic() - self._forgotten_at > FORGET_EVERY_S:
+            self._forgotten_at = time.monotonic()
+            assistant.context.forget_expired()

@@ -1,0 +1,172 @@
+"""Two workers on one database share everything a buyer or editor would notice:
+conversation context, feedback, and corpus changes. Each worker here is a whole app
+(its own engine, index, caches) — the only way state can cross is the database."""
+
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from app import auth, store
+from classifiers.engine import analyzer_version
+from tests.conftest import bearer, fresh_database
+
+NEW_TRIGGER = "两件一起拍能不能多送一个赠品"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def workers(request, tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with fresh_database(request.param, tmp_path_factory) as url:
+        settings = Settings(
+            database_url=url,
+            cache_dir=tmp_path_factory.mktemp("cache"),
+            key_cache_ttl_s=0,
+            sync_interval_s=0.05,
+        )
+        with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+            database = store.connect(url)
+            keys = {role: auth.create_key(database, name=role, role=auth.Role(role))[0] for role in auth.Role}
+            yield {"a": first, "b": second, "keys": keys, "database": database}
+            database.dispose()
+
+
+def _wait_for(check, timeout: float = 5.0):
+    """Polls ``check`` until it returns something truthy; the sync interval here is 0.05 s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.02)
+
+
+def test_context_follows_the_conversation_across_workers(workers):
+    agent = bearer(workers["keys"]["agent"])
+    workers["a"].post("/v1/suggest", json={"text": "能便宜点吗", "conversation_id": "x1"}, headers=agent)
+    follow_up = workers["b"].post(
+        "/v1/suggest", json={"text": "那多少呢", "conversation_id": "x1"}, headers=agent
+    )
+    assert follow_up.json()["intent"] == "bargaining"
+    # Without the first message it is not bargaining, so the context came from the database.
+    alone = workers["b"].post(
+        "/v1/suggest", json={"text": "那多少呢", "conversation_id": "x2"}, headers=agent
+    )
+    assert alone.json()["intent"] == "other"
+
+
+def test_feedback_on_one_worker_lifts_the_reply_on_the_other(workers):
+    agent = bearer(workers["keys"]["agent"])
+    message = {"text": "快递一般几天能到", "k": 3}
+    third = workers["b"].post("/v1/suggest", json=message, headers=agent).json()["suggestions"][2]
+    for _ in range(20):
+        event = {"reply_id": third["reply_id"], "intent": third["intent"], "action": "used"}
+        assert workers["a"].post("/v1/feedback", json=event, headers=agent).status_code == 204
+
+    def lifted():
+        after = workers["b"].post("/v1/suggest", json=message, headers=agent).json()["suggestions"]
+        return next(
+            (s for s in after if s["reply_id"] == third["reply_id"] and s["score"] > third["score"]), None
+        )
+
+    assert _wait_for(lifted)
+
+
+def test_a_new_reply_reaches_the_other_worker(workers):
+    editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
+    intent = workers["b"].post("/v1/suggest", json={"text": NEW_TRIGGER}, headers=agent).json()["intent"]
+    reply = {
+        "id": "two-items-gift",
+        "text": "亲，两件一起拍的话我帮您申请多送一份小赠品，您拍下后告诉我一声哦～",
+        "intents": [intent],
+        "triggers": [NEW_TRIGGER],
+    }
+    created = workers["a"].post("/v1/replies", json=reply, headers=editor)
+    assert created.status_code == 201 and created.json()["version"] == 1
+
+    def suggested():
+        answer = workers["b"].post("/v1/suggest", json={"text": NEW_TRIGGER}, headers=agent).json()
+        return [s["reply_id"] for s in answer["suggestions"]][:1] == ["two-items-gift"]
+
+    assert _wait_for(suggested)
+    assert (
+        workers["b"].get("/readyz").json()["corpus_version"]
+        == workers["a"].get("/readyz").json()["corpus_version"]
+    )
+
+    # Stored with its analysis, so no worker runs jieba over it again.
+    with Session(workers["database"]) as session:
+        row = store.reply_row(session, reply_id="two-items-gift")
+        assert row.analyzer == analyzer_version() and row.analysis["triggers"]
+
+    # Retired on the second worker: the first stops suggesting it.
+    retired = workers["b"].delete("/v1/replies/two-items-gift?version=1", headers=editor)
+    assert retired.status_code == 200 and retired.json()["status"] == "retired"
+
+    def gone():
+        answer = workers["a"].post("/v1/suggest", json={"text": NEW_TRIGGER}, headers=agent).json()
+        return "two-items-gift" not in [s["reply_id"] for s in answer["suggestions"]]
+
+    assert _wait_for(gone)
+
+
+def test_stale_edit_is_refused_and_nothing_is_lost(workers):
+    editor = bearer(workers["keys"]["editor"])
+    original = workers["a"].get("/v1/replies/bargain-quality-service", headers=editor).json()
+    first = {**original, "text": original["text"] + "（已更新）"}
+    saved = workers["a"].put("/v1/replies/bargain-quality-service", json=first, headers=editor)
+    assert saved.status_code == 200 and saved.json()["version"] == original["version"] + 1
+    # A second editor still holding the old version.
+    second = {**original, "text": "亲，这是另一个人的改动～"}
+    stale = workers["b"].put("/v1/replies/bargain-quality-service", json=second, headers=editor)
+    assert stale.status_code == 409
+    error = stale.json()["error"]
+    assert error["code"] == "stale_edit" and error["detail"]["current"]["text"] == first["text"]
+    assert (
+        workers["b"].get("/v1/replies/bargain-quality-service", headers=editor).json()["text"]
+        == first["text"]
+    )
+    with Session(workers["database"]) as session:
+        audit = session.exec(
+            select(store.AuditLog).where(store.AuditLog.target == "bargain-quality-service")
+        ).all()
+    assert [entry.action for entry in audit] == ["update_reply"] and audit[0].actor == "editor"
+
+
+OK = "好的亲"
+BAD_EDITS = [
+    ("post", "/v1/replies", {"id": "x", "text": "可能吧", "intents": ["refund"]}, 422, "reply_fails_lint"),
+    ("post", "/v1/replies", {"id": "refund-progress", "text": OK, "intents": ["other"]}, 409, "reply_exists"),
+    ("post", "/v1/replies", {"id": "bad id!", "text": OK, "intents": ["other"]}, 422, "invalid_request"),
+    ("post", "/v1/replies", {"id": "y", "text": OK, "intents": ["nonsense"]}, 422, "invalid_request"),
+    ("put", "/v1/replies/nope", {"text": OK, "intents": ["other"], "version": 1}, 404, "unknown_reply"),
+    ("put", "/v1/replies/refund-progress", {"text": OK, "intents": ["refund"]}, 422, "invalid_request"),
+    ("delete", "/v1/replies/refund-progress?version=99", None, 409, "stale_edit"),
+    ("get", "/v1/replies/nope", None, 404, "unknown_reply"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "code"), BAD_EDITS)
+def test_bad_edits_get_typed_errors(workers, method, path, body, status, code):
+    editor = bearer(workers["keys"]["editor"])
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(workers["a"], method)(path, headers=editor, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_agents_may_not_edit(workers):
+    agent = bearer(workers["keys"]["agent"])
+    body = {"id": "z", "text": OK, "intents": ["other"]}
+    assert workers["a"].post("/v1/replies", json=body, headers=agent).status_code == 403
+    assert workers["a"].get("/v1/replies", headers=agent).status_code == 403
+
+
+def test_every_stored_reply_has_a_current_analysis(workers):
+    with Session(workers["database"]) as session:
+        rows = session.exec(select(store.ReplyRow)).all()
+    assert rows and all(row.analyzer == analyzer_version() for row in rows)
