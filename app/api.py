@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -65,6 +66,7 @@ class Health(BaseModel):
     status: str
     replies: int | None = None
     corpus_version: int | None = None
+    worker: int | None = None  # the answering process, to tell workers apart behind one port
 
 
 @probes.get("/healthz", response_model=Health, response_model_exclude_none=True)
@@ -87,6 +89,7 @@ def readyz(assistant: AssistantDep) -> dict:
         "status": "ready",
         "replies": assistant.engine.index.size,
         "corpus_version": assistant.corpus_version,
+        "worker": os.getpid(),
     }
 
 

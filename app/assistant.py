@@ -9,10 +9,14 @@ the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import orjson
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
@@ -25,6 +29,8 @@ from classifiers import Classification, Engine, LintResult, Suggestion
 from classifiers.engine import Analysis
 from classifiers.types import SCORED_INTENTS
 
+log = logging.getLogger("huashu")
+
 # Feedback boost: at most this much is added to a reply's score.
 MAX_BOOST = 0.1
 # Neutral events assumed before any feedback, so one click does not move a reply far.
@@ -32,28 +38,114 @@ BOOST_PRIOR = 5
 
 
 class ConversationContext:
-    """Each conversation's last buyer message's intent scores, kept in the database so that
-    the next message may land on any worker. Blocking: call through a thread."""
+    """Each conversation's last buyer message's intent scores, in the database, so that the
+    conversation's next message may land on any worker.
+
+    This runs for every buyer message, so it bypasses the ORM: two precompiled statements
+    on one connection the worker keeps. Writes are batched: kept here and flushed in one
+    transaction every FLUSH_S (reads see them meanwhile), so other workers see a turn at
+    most FLUSH_S late — buyers take seconds between messages. SQLite is a library in this
+    process and answers faster than a thread hop, so it runs inline; PostgreSQL is a
+    network round trip, so it runs on the worker's one context thread, which also keeps a
+    flush ahead of the reads after it. A failure costs the message its context, never its
+    answer.
+    """
+
+    FLUSH_S = 0.05
 
     def __init__(self, database: DatabaseEngine, ttl: float) -> None:
         self._database = database
         self._ttl = ttl
+        self._inline = database.dialect.name == "sqlite"
+        self._thread = None if self._inline else ThreadPoolExecutor(1, thread_name_prefix="context")
+        self._connection: Any = None
+        self._pending: dict[str, tuple[list[float], float]] = {}  # written here, not yet flushed
+        self._flush_handle: asyncio.TimerHandle | None = None
+        cast = "" if self._inline else "::json"
+        mark = "?" if database.dialect.paramstyle == "qmark" else "%s"
+        self._select = f"SELECT scores FROM conversation WHERE id = {mark} AND updated_at >= {mark}"
+        self._upsert = (
+            f"INSERT INTO conversation (id, scores, updated_at) VALUES ({mark}, {mark}{cast}, {mark}) "
+            "ON CONFLICT (id) DO UPDATE SET scores = excluded.scores, updated_at = excluded.updated_at"
+        )
 
-    def previous(self, conversation_id: str) -> list[float] | None:
-        with self._database.connect() as connection:
-            return store.previous_scores(
-                connection, conversation_id=conversation_id, since=time.time() - self._ttl
-            )
+    async def previous(self, conversation_id: str) -> list[float] | None:
+        pending = self._pending.get(conversation_id)
+        if pending is not None:
+            return pending[0]
+        if self._inline:
+            return self._run(self._read, conversation_id)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._run, self._read, conversation_id
+        )
 
     def remember(self, conversation_id: str, classification: Classification) -> None:
+        """Called on the event loop; the write reaches the database within FLUSH_S."""
         by_intent = {s.intent: s.score for s in classification.intents}
-        scores = [by_intent.get(intent, 0.0) for intent in SCORED_INTENTS]
-        with self._database.begin() as connection:
-            store.remember_scores(connection, conversation_id=conversation_id, scores=scores)
+        self._pending[conversation_id] = ([by_intent.get(i, 0.0) for i in SCORED_INTENTS], time.time())
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        rows = [(cid, orjson.dumps(scores).decode(), when) for cid, (scores, when) in batch.items()]
+        if self._inline:
+            self._run(self._write, rows)
+        else:
+            self._thread.submit(self._run, self._write, rows)
 
     def forget_expired(self) -> int:
         with self._database.begin() as connection:
             return store.forget_conversations(connection, before=time.time() - self._ttl)
+
+    def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _read(self, cursor: Any, conversation_id: str) -> list[float] | None:
+        cursor.execute(self._select, (conversation_id, time.time() - self._ttl))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return orjson.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+
+    def _write(self, cursor: Any, rows: list[tuple[str, str, float]]) -> None:
+        cursor.execute("BEGIN")
+        try:
+            cursor.executemany(self._upsert, rows)
+        except Exception:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def _run(self, operation: Callable, *args: Any) -> Any:
+        try:
+            if self._connection is None:
+                self._connection = self._database.raw_connection()
+                # Autocommit: each statement is its own transaction.
+                if self._inline:
+                    self._connection.driver_connection.isolation_level = None
+                else:
+                    self._connection.driver_connection.autocommit = True
+            cursor = self._connection.cursor()
+            try:
+                return operation(cursor, *args)
+            finally:
+                cursor.close()
+        except Exception:
+            log.exception("conversation context unavailable; answering without it")
+            if self._connection is not None:
+                self._connection.invalidate()
+                self._connection = None
+            return None
 
 
 def feedback_boost(counts: dict[str, int]) -> float:
@@ -104,6 +196,9 @@ class Assistant:
         with Session(database) as session:
             self.feedback_boosts.catch_up(session)
 
+    def close(self) -> None:
+        self.context.close()
+
     def replace_engine(self, engine: Engine, corpus_version: int) -> None:
         """Swap in an engine built for a changed corpus; in-flight messages finish on the old one."""
         self.engine, self.corpus_version = engine, corpus_version
@@ -127,9 +222,7 @@ class Assistant:
         return analysis
 
     async def previous_scores(self, conversation_id: str | None) -> list[float] | None:
-        if not conversation_id:
-            return None
-        return await asyncio.to_thread(self.context.previous, conversation_id)
+        return await self.context.previous(conversation_id) if conversation_id else None
 
     async def classify(self, text: str, conversation_id: str | None = None) -> Classification:
         analysis = self.analyze(text)
@@ -156,8 +249,7 @@ class Assistant:
             boosts=self.feedback_boosts.boosts,
         )
         if conversation_id:
-            # Awaited, so the conversation's next message (on any worker) sees this one.
-            await asyncio.to_thread(self.context.remember, conversation_id, classification)
+            self.context.remember(conversation_id, classification)
         SUGGESTIONS.labels(str(classification.intent)).inc(len(suggestions))
         return classification, suggestions
 
@@ -194,9 +286,31 @@ def classification_body(classification: Classification) -> dict:
     }
 
 
+# Built field by field: dataclasses.asdict deep-copies, which cost more than ranking did.
 def suggestions_body(suggestions: list[Suggestion]) -> list[dict]:
-    return [asdict(s) for s in suggestions]
+    return [
+        {
+            "reply_id": s.reply_id,
+            "text": s.text,
+            "intent": s.intent,
+            "score": s.score,
+            "missing_slots": s.missing_slots,
+        }
+        for s in suggestions
+    ]
 
 
 def lint_body(result: LintResult) -> dict:
-    return {"ok": result.ok, "flags": [asdict(flag) for flag in result.flags]}
+    flags = [
+        {
+            "rule_id": f.rule_id,
+            "category": f.category,
+            "severity": f.severity,
+            "start": f.start,
+            "end": f.end,
+            "match": f.match,
+            "suggestion": f.suggestion,
+        }
+        for f in result.flags
+    ]
+    return {"ok": result.ok, "flags": flags}

@@ -206,15 +206,26 @@ def cmd_serve(args, stdin: TextIO, out: TextIO) -> int:
     import uvicorn
 
     uvicorn.run(
-        "app.main:app",
+        args.app,
         host=args.host,
         port=args.port,
         workers=args.workers,
         access_log=args.access_log,
+        log_level=args.log_level,
+        # The fastest implementations uvicorn offers, chosen explicitly so that the benchmark's
+        # echo server runs on exactly the same stack (see bench/).
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
         ws_max_size=4 * 1024 * 1024,  # larger frames than the app limit get a typed error, not a drop
-        log_level="info",
     )
     return 0
+
+
+def cmd_bench(args, stdin: TextIO, out: TextIO) -> int:
+    from bench.service_bench import run_benchmark
+
+    return run_benchmark(args, out)
 
 
 def cmd_keys(args, stdin: TextIO, out: TextIO) -> int:
@@ -266,7 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action="store_true")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--app", default="app.main:app", help=argparse.SUPPRESS)  # the benchmark's echo app
     serve.set_defaults(run=cmd_serve)
+    bench = commands.add_parser("bench", help="throughput and latency of the real server against a bare echo")
+    bench.add_argument("--duration", type=float, default=4.0, help="seconds measured per case")
+    bench.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes (replies)")
+    bench.add_argument("--out", default="bench/results.json", help="where the JSON report goes")
+    bench.add_argument(
+        "--postgres-url",
+        default=None,
+        help="a PostgreSQL server: also run N workers against it (a database is created and dropped)",
+    )
+    bench.add_argument("--workers", default="1,2,4", help="worker counts for the scale-out run")
+    bench.add_argument("--only-scale-out", action="store_true")
+    bench.set_defaults(run=cmd_bench)
     keys = commands.add_parser("keys", help="manage API keys in the DATABASE_URL database")
     key_actions = keys.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", help="create a key; prints it once, alone on the last line")

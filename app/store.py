@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Column, event, func, inspect, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -359,24 +358,6 @@ def feedback_counts_since(
 
 
 _conversation = ConversationRow.__table__
-
-
-def previous_scores(connection: Connection, *, conversation_id: str, since: float) -> list[float] | None:
-    statement = select(_conversation.c.scores).where(
-        _conversation.c.id == conversation_id, _conversation.c.updated_at >= since
-    )
-    return connection.execute(statement).scalar()
-
-
-def remember_scores(connection: Connection, *, conversation_id: str, scores: list[float]) -> None:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    values = {"id": conversation_id, "scores": scores, "updated_at": time.time()}
-    statement = dialect.insert(_conversation).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_conversation.c.id],
-        set_={"scores": statement.excluded.scores, "updated_at": statement.excluded.updated_at},
-    )
-    connection.execute(statement)
 
 
 def forget_conversations(connection: Connection, *, before: float) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 import opencc
 
@@ -53,10 +52,33 @@ def is_noise(char: str) -> bool:
     return bool(_EMOJI_RE.match(char)) or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs")
 
 
-@lru_cache(maxsize=65536)
-def _fold_char(char: str) -> str:
-    # NFKC folds full-width forms; case-fold Latin for case-insensitive matching.
-    return unicodedata.normalize("NFKC", char).casefold()
+# What one original character becomes: (folded piece, kind) pairs, none for noise.
+# NFKC folds full-width forms; case-folding makes Latin case-insensitive.
+_NORMAL, _SPACE, _PUNCT = 0, 1, 2
+_PIECES: dict[str, tuple[tuple[str, int], ...]] = {}
+_MAX_CACHED_CHARS = 65536  # bounded, so odd input cannot grow it without limit
+
+
+def _is_content(char: str) -> bool:
+    """Neither space nor punctuation (``char`` is already normalized)."""
+    pieces = _pieces(char)
+    return len(pieces) == 1 and pieces[0][1] == _NORMAL
+
+
+def _pieces(char: str) -> tuple[tuple[str, int], ...]:
+    cached = _PIECES.get(char)
+    if cached is not None:
+        return cached
+    if is_noise(char):
+        pieces: tuple[tuple[str, int], ...] = ()
+    else:
+        pieces = tuple(
+            (piece, _SPACE if piece.isspace() else _PUNCT if is_punctuation(piece) else _NORMAL)
+            for piece in unicodedata.normalize("NFKC", char).casefold()
+        )
+    if len(_PIECES) < _MAX_CACHED_CHARS:
+        _PIECES[char] = pieces
+    return pieces
 
 
 def _to_simplified(text: str) -> str:
@@ -84,14 +106,12 @@ def normalize(original: str) -> NormalizedText:
             skip_until = next_sticker[1]
             next_sticker = next(sticker_iter, None)
             continue
-        if is_noise(char):
-            continue
-        for piece in _fold_char(char):
-            if piece.isspace():
+        for piece, kind in _pieces(char):
+            if kind == _SPACE:
                 if not folded or folded[-1] == " ":
                     continue
                 piece = " "
-            elif is_punctuation(piece) and folded and folded[-1] == piece:
+            elif kind == _PUNCT and folded and folded[-1] == piece:
                 spans[-1] = (spans[-1][0], index + 1)
                 continue
             folded.append(piece)
@@ -105,11 +125,7 @@ def normalize(original: str) -> NormalizedText:
 
 def content_only(normalized: NormalizedText) -> NormalizedText:
     """Drop spaces and punctuation too, so "可 能 吧" and "可能、吧" match "可能吧"."""
-    kept = [
-        (char, span)
-        for char, span in zip(normalized.text, normalized.spans)
-        if not char.isspace() and not is_punctuation(char)
-    ]
+    kept = [(char, span) for char, span in zip(normalized.text, normalized.spans) if _is_content(char)]
     return NormalizedText(
         original=normalized.original,
         text="".join(char for char, _ in kept),

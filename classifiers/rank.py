@@ -10,13 +10,14 @@ scored with rapidfuzz.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from classifiers.types import Classification, Intent, Reply, Suggestion
 
@@ -122,20 +123,32 @@ class ReplyIndex:
         targets = [(s.intent, s.score) for s in classification.intents]
         if classification.intent is Intent.OTHER:
             targets = [(Intent.OTHER, classification.confidence)]
+        candidates = [
+            (intent, intent_score, position)
+            for intent, intent_score in targets
+            for position in self._candidates(intent, words, shop_id)
+        ]
+        # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
+        triggers: list[str] = []
+        owners: list[int] = []
+        for number, (_, _, position) in enumerate(candidates):
+            triggers.extend(self._replies[position].triggers)
+            owners.extend([number] * len(self._replies[position].triggers))
+        similarity = [0.0] * len(candidates)
+        for _, ratio, index in process.extract(
+            content, triggers, scorer=fuzz.ratio, processor=None, limit=None
+        ):
+            owner = owners[index]
+            if ratio > similarity[owner]:
+                similarity[owner] = ratio
         scored: list[tuple[float, int, Intent]] = []
-        for intent, intent_score in targets:
-            for position in self._candidates(intent, words, shop_id):
-                entry = self._replies[position]
-                similarity = max(
-                    (fuzz.ratio(content, trigger, processor=None) for trigger in entry.triggers),
-                    default=0.0,
-                )
-                boost = min(MAX_FEEDBACK_BOOST, boosts.get((entry.reply.id, intent), 0.0))
-                score = intent_score * (0.5 + 0.005 * similarity) + boost
-                scored.append((score, position, intent))
-        scored.sort(key=lambda item: (-item[0], item[1]))
+        for (intent, intent_score, position), best in zip(candidates, similarity):
+            boost = min(MAX_FEEDBACK_BOOST, boosts.get((self._replies[position].reply.id, intent), 0.0))
+            scored.append((-(intent_score * (0.5 + 0.005 * best) + boost), position, intent))
+        scored.sort()  # best score first, ties in corpus order
         chosen: list[tuple[float, _IndexedReply, Intent]] = []
-        for score, position, intent in scored:
+        for negative_score, position, intent in scored:
+            score = -negative_score
             entry = self._replies[position]
             if any(entry.reply.id == c.reply.id for _, c, _ in chosen):
                 continue
@@ -150,19 +163,18 @@ class ReplyIndex:
         return [_suggestion(entry.reply, intent, score, context) for score, entry, intent in chosen]
 
     def _candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
-        overlap: dict[int, float] = defaultdict(float)
+        overlap: dict[int, float] = {}
         for word in words:
             idf = self._idf.get(word)
             if idf is None:
                 continue
             for position in self._champions.get((intent, word), ()):
-                overlap[position] += idf
-        ranked = sorted(overlap, key=lambda p: (-overlap[p], p))
+                overlap[position] = overlap.get(position, 0.0) + idf
         # Replies of the intent in corpus order fill up when few words match.
         fallback = self._by_intent.get(intent, [])[: CANDIDATES_PER_INTENT * 2]
         candidates: list[int] = []
         seen: set[int] = set()
-        for position in (*ranked, *fallback):
+        for position in itertools.chain(_best_first(overlap), fallback):
             if position in seen:
                 continue
             seen.add(position)
@@ -172,6 +184,15 @@ class ReplyIndex:
                 if len(candidates) == CANDIDATES_PER_INTENT:
                     break
         return candidates
+
+
+def _best_first(overlap: dict[int, float]) -> Iterator[int]:
+    """Positions by overlap, best first, ties in corpus order; sorts all only if asked for more."""
+    pairs = [(-score, position) for position, score in overlap.items()]
+    head = heapq.nsmallest(CANDIDATES_PER_INTENT, pairs)
+    yield from (position for _, position in head)
+    if len(pairs) > len(head):
+        yield from (position for _, position in sorted(pairs)[len(head) :])
 
 
 def fill_slots(text: str, values: Mapping[str, str | None]) -> tuple[str, list[str]]:

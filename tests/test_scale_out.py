@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import auth, store
+from app.assistant import ConversationContext
 from classifiers.engine import analyzer_version
 from tests.conftest import bearer, fresh_database
 
@@ -48,6 +49,7 @@ def _wait_for(check, timeout: float = 5.0):
 def test_context_follows_the_conversation_across_workers(workers):
     agent = bearer(workers["keys"]["agent"])
     workers["a"].post("/v1/suggest", json={"text": "能便宜点吗", "conversation_id": "x1"}, headers=agent)
+    time.sleep(3 * ConversationContext.FLUSH_S)  # the first worker writes turns behind, in batches
     follow_up = workers["b"].post(
         "/v1/suggest", json={"text": "那多少呢", "conversation_id": "x1"}, headers=agent
     )
