@@ -10,6 +10,9 @@ and PostgreSQL and needs no extra connection per worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import gc
 import logging
 import threading
 import time
@@ -43,7 +46,18 @@ def build_engine(database: DatabaseEngine, base: Engine) -> tuple[Engine, int]:
         log.info("storing the analysis of %d replies", len(missing))
         with Session(database) as session:
             store.save_analyses(session, missing, analyzer=analyzer)
-    return engine, corpus.version
+    version = corpus.version
+    del corpus, missing
+    release_memory()
+    return engine, version
+
+
+def release_memory() -> None:
+    """Loading a corpus leaves many freed rows and analyses behind; hand those pages back
+    to the system so a worker's resident memory is what its index needs (glibc only)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused, just not returned
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class CorpusSync:

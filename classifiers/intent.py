@@ -76,14 +76,17 @@ class IntentModel:
                 value = (1.0 + math.log(count)) * row[0]
                 known.append((value, row))
                 norm += value * value
-        logits = list(self._intercepts)
+        # Four intents, unrolled: this loop runs for every feature of every message.
+        bargaining, hesitation, logistics, refund = self._intercepts
         if norm:
             scale = 1.0 / math.sqrt(norm)
             for value, row in known:
                 value *= scale
-                for i in range(len(logits)):
-                    logits[i] += value * row[i + 1]
-        return [1.0 / (1.0 + math.exp(-logit)) for logit in logits]
+                bargaining += value * row[1]
+                hesitation += value * row[2]
+                logistics += value * row[3]
+                refund += value * row[4]
+        return [1.0 / (1.0 + math.exp(-logit)) for logit in (bargaining, hesitation, logistics, refund)]
 
     def classify(
         self,
