@@ -164,3 +164,28 @@ def test_many_concurrent_connections(server):
         return await asyncio.gather(*(one(i) for i in range(20)))
 
     assert run(scenario()) == ["logistics"] * 20
+
+
+def test_benchmark_load_client_counts_answers_and_errors(server):
+    """The benchmark's clients (bench/load.py) against the real server: answers are counted,
+    and error answers are counted as errors, on the socket and on keep-alive HTTP."""
+    from bench.load import run as load
+    from bench.service_bench import buyer_frame, draft_frame
+
+    frames = [buyer_frame(0, "能便宜点吗"), draft_frame(1, "可能吧")]
+    spec = {"concurrency": 2, "duration": 0.3, "warmup": 0.05}
+    socket = run(load({**spec, "mode": "ws", "url": server["url"], "frames": frames}))
+    assert socket["answered"] > 0 and socket["errors"] == 0
+    bad_frames = run(load({**spec, "mode": "ws", "url": server["url"], "frames": ['{"type": "nope"}']}))
+    assert bad_frames["answered"] > 0 and bad_frames["errors"] == bad_frames["answered"]
+    http = {
+        **spec,
+        "mode": "http",
+        "url": f"http://{server['base']}",
+        "path": "/v1/lint",
+        "frames": ['{"text": "可能吧"}'],
+    }
+    good = run(load({**http, "token": server["key"]}))
+    assert good["answered"] > 0 and good["errors"] == 0
+    refused = run(load({**http, "token": "hs_wrong"}))
+    assert refused["answered"] > 0 and refused["errors"] == refused["answered"]
