@@ -40,8 +40,10 @@ def build_engine(database: DatabaseEngine, base: Engine) -> tuple[Engine, int]:
     analyzer = analyzer_version()
     with Session(database) as session:
         corpus = store.load_corpus(session, analyzer=analyzer)
-    engine = base.with_corpus(replies=corpus.replies, rules=corpus.rules, analyses=corpus.analyses)
-    missing = {r.id: engine.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
+    missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
+    engine = base.with_corpus(
+        replies=corpus.replies, rules=corpus.rules, analyses={**corpus.analyses, **missing}
+    )
     if missing:
         log.info("storing the analysis of %d replies", len(missing))
         with Session(database) as session:

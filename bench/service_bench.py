@@ -21,8 +21,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -224,22 +222,6 @@ def prepare_database(url: str, size: int | None) -> str:
     return key
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"huashu_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 # ---- the cases ------------------------------------------------------------------------
 
 
@@ -412,10 +394,12 @@ def scale_out(args, out, buyers, drafts, cache, report, summary) -> None:
     long a corpus change takes to reach every worker."""
     mix = [buyer_frame(i, buyers[i % len(buyers)]) if i % 5 == 0 else draft_frame(i, drafts[i % len(drafts)])
            for i in range(2000)]  # fmt: skip
+    from app import store
+
     rows = {}
     _header(out, "scale-out: N workers, one PostgreSQL, mixed frames, 100 connections")
     for workers in (int(n) for n in args.workers.split(",")):
-        with postgres_database(args.postgres_url) as url:
+        with store.temporary_database(args.postgres_url, "huashu_bench") as url:
             token = prepare_database(url, None)
             env = {"DATABASE_URL": url, "CACHE_DIR": cache, "RATE_LIMIT_PER_MINUTE": "100000000"}
             with Server(env, workers=workers) as server:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,18 +37,10 @@ def fresh_database(kind: str, tmp_path_factory) -> Iterator[str]:
     server_url = os.environ.get("HUASHU_TEST_POSTGRES_URL")
     if not server_url:
         pytest.skip("HUASHU_TEST_POSTGRES_URL not set (run scripts/start-postgres.sh)")
-    from sqlalchemy import create_engine, make_url, text
+    from app.store import temporary_database
 
-    name = f"huashu_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database(server_url, "huashu_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -3,23 +3,15 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.service_bench import Server
 from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,29 +31,9 @@ def server(database_url, tmp_path_factory):
         check=True,
     )
     key = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start: {process.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
-    yield {"url": f"ws://{base}/v1/ws?token={key}", "base": base, "key": key}
-    process.terminate()
-    process.wait(timeout=10)
+    with Server(env) as process:  # the benchmark's launcher: `huashu serve`, waited for until /readyz
+        base = f"127.0.0.1:{process.port}"
+        yield {"url": f"ws://{base}/v1/ws?token={key}", "base": base, "key": key}
 
 
 def run(coroutine):
