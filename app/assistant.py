@@ -23,7 +23,7 @@ from sqlmodel import Session
 from app import store
 from app.config import Settings
 from app.errors import ApiError
-from app.metrics import SUGGESTIONS
+from app.metrics import SUGGESTIONS, child
 from app.schemas import FeedbackRequest
 from classifiers import Classification, Engine, LintResult, Suggestion
 from classifiers.engine import Analysis
@@ -250,7 +250,7 @@ class Assistant:
         )
         if conversation_id:
             self.context.remember(conversation_id, classification)
-        SUGGESTIONS.labels(str(classification.intent)).inc(len(suggestions))
+        child(SUGGESTIONS, str(classification.intent)).inc(len(suggestions))
         return classification, suggestions
 
     def lint(self, text: str) -> LintResult:

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.assistant import Assistant, classification_body, lint_body, suggestions_body
 from app.auth import Principal, Role, allows
 from app.errors import ApiError
-from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN
+from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
 from app.schemas import BuyerMessageFrame, ClientFrame, DraftFrame, FeedbackFrame, PingFrame
 
 CLOSE_BAD_KEY = 4401
@@ -65,21 +65,21 @@ async def _answer(message: dict, assistant: Assistant, principal: Principal, sta
     started = time.perf_counter()
     text = message.get("text")
     if text is None:
-        WS_FRAMES.labels("binary").inc()
+        child(WS_FRAMES, "binary").inc()
         return _error("binary_not_supported", "send JSON text frames, not binary")
     if len(text.encode("utf-8")) > assistant.settings.max_frame_bytes:
-        WS_FRAMES.labels("too_large").inc()
+        child(WS_FRAMES, "too_large").inc()
         return _error("frame_too_large", f"frames are limited to {assistant.settings.max_frame_bytes} bytes")
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        WS_FRAMES.labels("invalid_json").inc()
+        child(WS_FRAMES, "invalid_json").inc()
         return _error("invalid_json", f"frame is not valid JSON: {exc}")
     if not isinstance(raw, dict):
         return _error("invalid_frame", "a frame must be a JSON object with a 'type'")
     in_reply_to = raw.get("id") if isinstance(raw.get("id"), str | int) else None
     if raw.get("type") not in FRAME_TYPES:
-        WS_FRAMES.labels("unknown_type").inc()
+        child(WS_FRAMES, "unknown_type").inc()
         return _error("unknown_type", f"type must be one of {', '.join(FRAME_TYPES)}", in_reply_to)
     if not state.rate_limiter.allow(principal.key_id):
         return _error("rate_limited", "too many frames for this key; slow down", in_reply_to)
@@ -94,8 +94,8 @@ async def _answer(message: dict, assistant: Assistant, principal: Principal, sta
         return _error(exc.code, exc.message, in_reply_to, exc.detail)
     if in_reply_to is not None:
         answer["in_reply_to"] = in_reply_to
-    WS_FRAMES.labels(frame.type).inc()
-    WS_LATENCY.labels(frame.type).observe(time.perf_counter() - started)
+    child(WS_FRAMES, frame.type).inc()
+    child(WS_LATENCY, frame.type).observe(time.perf_counter() - started)
     return answer
 
 

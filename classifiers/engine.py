@@ -18,7 +18,7 @@ from pathlib import Path
 from classifiers import corpus
 from classifiers.intent import IntentModel
 from classifiers.lint import Linter
-from classifiers.normalize import content_only, normalize
+from classifiers.normalize import content_text, normalized_text
 from classifiers.rank import ReplyAnalysis, ReplyIndex
 from classifiers.tokenize import Tokenizer
 from classifiers.types import Classification, LintResult, LintRule, Reply, Suggestion
@@ -44,8 +44,8 @@ def analyzer_version() -> str:
 
 def analyze(tokenizer: Tokenizer, text: str) -> tuple[list[str], str]:
     """(tokens, content) of ``text``: the one analysis shared by training and serving."""
-    normalized = normalize(text)
-    return tokenizer.tokenize(normalized.text), content_only(normalized).text
+    normalized = normalized_text(text)
+    return tokenizer.tokenize(normalized), content_text(normalized)
 
 
 class Engine:
@@ -110,7 +110,7 @@ class Engine:
         for trigger in reply.triggers:
             tokens, content = analyze(self.tokenizer, trigger)
             triggers.append((tuple(tokens), content))
-        return ReplyAnalysis(tuple(triggers), content_only(normalize(reply.text)).text)
+        return ReplyAnalysis(tuple(triggers), content_text(normalized_text(reply.text)))
 
     def classify(self, text: str, previous: Sequence[float] | None = None) -> Classification:
         analysis = self.analyze(text)

@@ -12,6 +12,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from operator import add
 from pathlib import Path
 
 from classifiers.types import SCORED_INTENTS, Classification, Intent, IntentScore
@@ -44,8 +45,13 @@ class IntentModel:
         secondary: float,
         context_weight: float,
     ) -> None:
-        # weights[feature] = (idf, w_bargaining, w_hesitation, w_logistics, w_refund)
-        self._weights = weights
+        # weights[feature] = (idf, w_bargaining, w_hesitation, w_logistics, w_refund).
+        # Scoring keeps one table per feature kind, so the hot path never builds "w:…" names,
+        # and each row pre-multiplied: (idf², idf·w_bargaining, …, idf·w_refund).
+        self._tables: dict[str, dict[str, tuple[float, ...]]] = {"w": {}, "c": {}, "b": {}}
+        for name, (idf, *column) in weights.items():
+            kind, _, value = name.partition(":")
+            self._tables[kind][value] = (idf * idf, *(idf * w for w in column))
         self._intercepts = tuple(intercepts)
         self.threshold = threshold
         self.secondary = secondary
@@ -65,28 +71,41 @@ class IntentModel:
         )
 
     def scores(self, tokens: Sequence[str], content: str) -> list[float]:
-        """Probability of each intent in ``SCORED_INTENTS`` order."""
+        """Probability of each intent in ``SCORED_INTENTS`` order.
+
+        The same sums as ``features`` + the trained TF-IDF (sublinear tf, l2 norm) + the
+        linear models, counted with C-level Counters; the norm is applied once at the end.
+        """
         if not content:
             return [0.0] * len(SCORED_INTENTS)
-        known = []
-        norm = 0.0
-        for name, count in features(tokens, content).items():
-            row = self._weights.get(name)
-            if row is not None:
-                value = (1.0 + math.log(count)) * row[0]
-                known.append((value, row))
-                norm += value * value
-        # Four intents, unrolled: this loop runs for every feature of every message.
-        bargaining, hesitation, logistics, refund = self._intercepts
-        if norm:
-            scale = 1.0 / math.sqrt(norm)
-            for value, row in known:
-                value *= scale
-                bargaining += value * row[1]
-                hesitation += value * row[2]
-                logistics += value * row[3]
-                refund += value * row[4]
-        return [1.0 / (1.0 + math.exp(-logit)) for logit in (bargaining, hesitation, logistics, refund)]
+        norm = bargaining = hesitation = logistics = refund = 0.0
+        for counts, table in (
+            (Counter(tokens), self._tables["w"]),
+            (Counter(content), self._tables["c"]),
+            (Counter(map(add, content, content[1:])), self._tables["b"]),
+        ):
+            for name, count in counts.items():
+                row = table.get(name)
+                if row is None:
+                    continue
+                if count == 1:  # almost always: tf = 1
+                    norm += row[0]
+                    bargaining += row[1]
+                    hesitation += row[2]
+                    logistics += row[3]
+                    refund += row[4]
+                else:
+                    tf = 1.0 + math.log(count)
+                    norm += tf * tf * row[0]
+                    bargaining += tf * row[1]
+                    hesitation += tf * row[2]
+                    logistics += tf * row[3]
+                    refund += tf * row[4]
+        scale = 1.0 / math.sqrt(norm) if norm else 0.0
+        return [
+            1.0 / (1.0 + math.exp(-(intercept + scale * total)))
+            for intercept, total in zip(self._intercepts, (bargaining, hesitation, logistics, refund))
+        ]
 
     def classify(
         self,

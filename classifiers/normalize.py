@@ -123,6 +123,54 @@ def normalize(original: str) -> NormalizedText:
     return NormalizedText(original=original, text=text, spans=tuple(spans))
 
 
+class _CharTable(dict):
+    """A ``str.translate`` table filled on first sight of each character, so translating
+    runs in C for every character seen before. Bounded like ``_PIECES``."""
+
+    def __init__(self, compute) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, code: int) -> str:
+        value = self._compute(chr(code))
+        if len(self) < _MAX_CACHED_CHARS:
+            self[code] = value
+        return value
+
+
+# Each character's folded pieces, spaces as " " and noise as "" (what ``normalize`` appends).
+_FOLD = _CharTable(lambda char: "".join(" " if kind == _SPACE else piece for piece, kind in _pieces(char)))
+# Keeps a normalized character only if it is content (see ``content_only``).
+_CONTENT = _CharTable(lambda char: char if _is_content(char) else "")
+_SPACE_RUN_RE = re.compile(" {2,}")
+_REPEAT_RE = re.compile(r"(.)\1+", re.DOTALL)
+
+
+def _collapse_punctuation(match: re.Match[str]) -> str:
+    char = match.group(1)
+    return char if _pieces(char) == ((char, _PUNCT),) else match.group(0)
+
+
+def normalized_text(original: str) -> str:
+    """``normalize(original).text`` without the offset map, for the hot path.
+
+    The same folding done with ``str.translate`` and regular expressions, which run in C:
+    about ten times faster than ``normalize``. Tests hold the two equal.
+    """
+    if "#" in original or "/" in original:
+        original = _STICKER_RE.sub("", original)
+    folded = original.translate(_FOLD)
+    if "  " in folded:
+        folded = _SPACE_RUN_RE.sub(" ", folded)
+    folded = _REPEAT_RE.sub(_collapse_punctuation, folded.strip(" "))
+    return _to_simplified(folded)
+
+
+def content_text(normalized: str) -> str:
+    """``content_only(...).text`` of a normalized text, without the offset map."""
+    return normalized.translate(_CONTENT)
+
+
 def content_only(normalized: NormalizedText) -> NormalizedText:
     """Drop spaces and punctuation too, so "可 能 吧" and "可能、吧" match "可能吧"."""
     kept = [(char, span) for char, span in zip(normalized.text, normalized.spans) if _is_content(char)]

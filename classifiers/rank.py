@@ -14,18 +14,20 @@ import itertools
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter, neg
 
 from rapidfuzz import fuzz, process
 
 from classifiers.types import Classification, Intent, Reply, Suggestion
 
 _SLOT_RE = re.compile(r"\{(\w+)\}")
-CHAMPIONS_PER_WORD = 48  # replies kept per (intent, word) posting list
+CHAMPIONS_PER_WORD = 24  # replies kept per (intent, word) posting list
 CANDIDATES_PER_INTENT = 16  # replies scored with rapidfuzz per intent
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 MAX_FEEDBACK_BOOST = 0.1
+_SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +95,11 @@ class ReplyIndex:
                     postings[intent, word][position] = weight
         total = max(1, len(self._replies))
         self._idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
-        self._champions: dict[tuple[Intent, str], tuple[int, ...]] = {}
+        # (intent, word) → (the word's idf, its champion positions)
+        self._champions: dict[tuple[Intent, str], tuple[float, tuple[int, ...]]] = {}
         for key, best in postings.items():
             ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
-            self._champions[key] = tuple(position for position, _ in ordered)
+            self._champions[key] = (self._idf[key[1]], tuple(position for position, _ in ordered))
         self.size = len(self._replies)
 
     def rank(
@@ -129,47 +132,45 @@ class ReplyIndex:
             for position in self._candidates(intent, words, shop_id)
         ]
         # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
-        triggers: list[str] = []
-        owners: list[int] = []
-        for number, (_, _, position) in enumerate(candidates):
-            triggers.extend(self._replies[position].triggers)
-            owners.extend([number] * len(self._replies[position].triggers))
-        similarity = [0.0] * len(candidates)
-        for _, ratio, index in process.extract(
-            content, triggers, scorer=fuzz.ratio, processor=None, limit=None
-        ):
-            owner = owners[index]
-            if ratio > similarity[owner]:
-                similarity[owner] = ratio
+        replies = self._replies
+        triggers = [trigger for _, _, position in candidates for trigger in replies[position].triggers]
+        owners = [number for number, (_, _, p) in enumerate(candidates) for _ in replies[p].triggers]
+        results = process.extract(content, triggers, scorer=fuzz.ratio, processor=None, limit=None)
+        # Results come best first; read in reverse, each owner's best trigger is written last.
+        similarity = dict(
+            zip(map(owners.__getitem__, map(_INDEX, reversed(results))), map(_SCORE, reversed(results)))
+        )
         scored: list[tuple[float, int, Intent]] = []
-        for (intent, intent_score, position), best in zip(candidates, similarity):
-            boost = min(MAX_FEEDBACK_BOOST, boosts.get((self._replies[position].reply.id, intent), 0.0))
+        for number, (intent, intent_score, position) in enumerate(candidates):
+            best = similarity.get(number, 0.0)
+            boost = boosts.get((replies[position].reply.id, intent), 0.0) if boosts else 0.0
+            boost = min(MAX_FEEDBACK_BOOST, boost)
             scored.append((-(intent_score * (0.5 + 0.005 * best) + boost), position, intent))
         scored.sort()  # best score first, ties in corpus order
         chosen: list[tuple[float, _IndexedReply, Intent]] = []
+        chosen_ids: set[str] = set()
         for negative_score, position, intent in scored:
-            score = -negative_score
-            entry = self._replies[position]
-            if any(entry.reply.id == c.reply.id for _, c, _ in chosen):
-                continue
-            if any(
+            entry = replies[position]
+            if entry.reply.id in chosen_ids or any(
                 fuzz.ratio(entry.folded_text, c.folded_text, processor=None) >= DUPLICATE_SIMILARITY
                 for _, c, _ in chosen
             ):
                 continue
-            chosen.append((score, entry, intent))
+            chosen.append((-negative_score, entry, intent))
+            chosen_ids.add(entry.reply.id)
             if len(chosen) == k:
                 break
         return [_suggestion(entry.reply, intent, score, context) for score, entry, intent in chosen]
 
     def _candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
         overlap: dict[int, float] = {}
+        current = overlap.get
         for word in words:
-            idf = self._idf.get(word)
-            if idf is None:
-                continue
-            for position in self._champions.get((intent, word), ()):
-                overlap[position] = overlap.get(position, 0.0) + idf
+            champions = self._champions.get((intent, word))
+            if champions is not None:
+                idf, positions = champions
+                for position in positions:
+                    overlap[position] = current(position, 0.0) + idf
         # Replies of the intent in corpus order fill up when few words match.
         fallback = self._by_intent.get(intent, [])[: CANDIDATES_PER_INTENT * 2]
         candidates: list[int] = []
@@ -186,18 +187,17 @@ class ReplyIndex:
         return candidates
 
 
-def _best_first(overlap: dict[int, float]) -> Iterator[int]:
-    """Positions by overlap, best first, ties in corpus order; sorts all only if asked for more."""
-    pairs = [(-score, position) for position, score in overlap.items()]
-    head = heapq.nsmallest(CANDIDATES_PER_INTENT, pairs)
-    yield from (position for _, position in head)
-    if len(pairs) > len(head):
-        yield from (position for _, position in sorted(pairs)[len(head) :])
+def _best_first(overlap: dict[int, float]) -> list[int]:
+    """Positions by overlap, best first, ties in corpus order."""
+    # (-overlap, position) pairs built and compared in C: no Python call per position.
+    return [position for _, position in sorted(zip(map(neg, overlap.values()), overlap))]
 
 
 def fill_slots(text: str, values: Mapping[str, str | None]) -> tuple[str, list[str]]:
     """Fill ``{slot}`` placeholders; returns the text and the slots left unfilled."""
     missing: list[str] = []
+    if "{" not in text:
+        return text, missing
 
     def replace(match: re.Match[str]) -> str:
         value = values.get(match.group(1))
@@ -210,7 +210,7 @@ def fill_slots(text: str, values: Mapping[str, str | None]) -> tuple[str, list[s
 
 
 def _suggestion(reply: Reply, intent: Intent, score: float, context: Mapping[str, str]) -> Suggestion:
-    text, missing = fill_slots(reply.text, {**reply.slots, **context})
+    text, missing = fill_slots(reply.text, {**reply.slots, **context} if context else reply.slots)
     return Suggestion(
         reply_id=reply.id, text=text, intent=intent, score=round(score, 4), missing_slots=missing
     )

@@ -98,3 +98,32 @@ def test_dev_set_in_traditional_characters(engine):
     traditional = [str(engine.classify(to_traditional.convert(texts[r["id"]])).intent) for r in rows]
     agreement = sum(a == b for a, b in zip(simplified, traditional)) / len(rows)
     assert agreement >= 0.95
+
+
+def test_scores_equal_the_plain_tfidf_formula(engine):
+    # The scorer is written for speed; this is the model written as trained: sublinear-tf
+    # TF-IDF over ``features``, l2-normalized, one logistic regression per intent.
+    import math
+
+    from classifiers.intent import MODEL_FILE, features
+
+    model = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    for text in list(dev_messages().values())[:120]:
+        analysis = engine.analyze(text)
+        vector = {
+            name: (1 + math.log(count)) * model["weights"][name][0]
+            for name, count in features(analysis.tokens, analysis.content).items()
+            if name in model["weights"]
+        }
+        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
+        expected = [
+            1
+            / (
+                1
+                + math.exp(
+                    -(intercept + sum(v / norm * model["weights"][n][j + 1] for n, v in vector.items()))
+                )
+            )
+            for j, intercept in enumerate(model["intercepts"])
+        ]
+        assert engine.model.scores(analysis.tokens, analysis.content) == pytest.approx(expected, abs=1e-9)

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from classifiers import Severity
 from classifiers.corpus import read_jsonl
@@ -77,3 +79,11 @@ def test_rules_are_data(engine):
     )
     result = linter.lint("亲爱的顾客")
     assert [(f.category, f.start, f.end) for f in result.flags] == [("custom", 0, 3)]
+
+
+_DRAFT_PIECES = [*"可能吧應該是我也不清楚不行可以的话嗯哦亲，！ ~😊", "全网最低", "你确定", "不可以的话"]
+
+
+@given(st.lists(st.sampled_from(_DRAFT_PIECES), max_size=12).map("".join))
+def test_clean_draft_shortcut_never_hides_a_flag(engine, draft):
+    assert engine.linter.lint(draft) == engine.linter.lint_exactly(draft)

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifiers.normalize import content_only, normalize
+from classifiers.normalize import content_only, content_text, normalize, normalized_text
 
 
 def test_full_width_and_case_fold():
@@ -57,3 +57,14 @@ def test_offsets_always_point_into_original(text):
         else:
             # The original slice normalizes to exactly this character.
             assert normalize(piece).text == char
+
+
+_PIECES = [*"可能吧應該是 ，！!!~~。.😊ＡＢabc１嗯\u3000\n\t[]#E-s64/:好⑴藉口哈", "#E-s64", "/:rose", "  "]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+def test_fast_path_equals_the_mapped_one(text):
+    # The hot path folds without building offsets; it must fold exactly like ``normalize``.
+    normalized = normalize(text)
+    assert normalized_text(text) == normalized.text
+    assert content_text(normalized.text) == content_only(normalized).text

@@ -1,4 +1,9 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifiers.normalize import normalized_text
+from tests.conftest import dev_messages
 
 
 @pytest.mark.parametrize(
@@ -59,3 +64,30 @@ def test_prefix_dictionary_cache_matches_jieba(tmp_path):
     for path in tmp_path.glob("jieba-prefix-*.counts"):
         path.write_bytes(path.read_bytes()[:80])
     assert Tokenizer(corpus.DICTIONARY_FILE, tmp_path)._jieba.FREQ == reference.FREQ
+
+
+def _jieba_tokens(tokenizer, text: str) -> list[str]:
+    """What ``Tokenizer._cut`` replaces: jieba's own cut, filtered the same way."""
+    return [w for w in tokenizer._jieba.cut(text, HMM=False) if w.strip() and (w.isalnum() or len(w) > 1)]
+
+
+def test_segmentation_equals_jiebas_on_real_messages(engine):
+    texts = [normalized_text(text) for text in dev_messages().values()]
+    texts += [normalized_text(r.text) for r in engine.replies]
+    assert len(texts) > 200
+    for text in texts:
+        ours: list[str] = []
+        engine.tokenizer._cut(text, ours)
+        assert ours == _jieba_tokens(engine.tokenizer, text), text
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from("发货快递退款优惠便宜包邮质量不错行了吗亲京东顺丰abcXY0129+#.-_%& ，!"),
+        max_size=30,
+    )
+)
+def test_segmentation_equals_jiebas_on_any_text(engine, text):
+    ours: list[str] = []
+    engine.tokenizer._cut(text, ours)
+    assert ours == _jieba_tokens(engine.tokenizer, text)
