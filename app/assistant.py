@@ -41,14 +41,15 @@ class ConversationContext:
     """Each conversation's last buyer message's intent scores, in the database, so that the
     conversation's next message may land on any worker.
 
-    This runs for every buyer message, so it bypasses the ORM: two precompiled statements
-    on one connection the worker keeps. Writes are batched: kept here and flushed in one
-    transaction every FLUSH_S (reads see them meanwhile), so other workers see a turn at
-    most FLUSH_S late — buyers take seconds between messages. SQLite is a library in this
-    process and answers faster than a thread hop, so it runs inline; PostgreSQL is a
-    network round trip, so it runs on the worker's one context thread, which also keeps a
-    flush ahead of the reads after it. A failure costs the message its context, never its
-    answer.
+    This runs for every buyer message, so it bypasses the ORM: precompiled statements on
+    connections the worker keeps. Writes are batched: kept here and flushed in one
+    transaction every FLUSH_S (reads see them meanwhile, and while they are being written),
+    so other workers see a turn at most FLUSH_S late — buyers take seconds between
+    messages. SQLite is a library in this process and answers faster than a thread hop, so
+    it runs inline; PostgreSQL is a network round trip, so reads and writes each have their
+    own thread and connection, and a read never queues behind a flush. A batch upserts its
+    rows in id order, so workers flushing at once wait for each other's row locks instead
+    of deadlocking. A failure costs the message its context, never its answer.
     """
 
     FLUSH_S = 0.05
@@ -57,9 +58,13 @@ class ConversationContext:
         self._database = database
         self._ttl = ttl
         self._inline = database.dialect.name == "sqlite"
-        self._thread = None if self._inline else ThreadPoolExecutor(1, thread_name_prefix="context")
-        self._connection: Any = None
+        self._threads = {
+            role: ThreadPoolExecutor(1, thread_name_prefix=f"context-{role}")
+            for role in (() if self._inline else ("read", "write"))
+        }
+        self._connections: dict[str, Any] = {}
         self._pending: dict[str, tuple[list[float], float]] = {}  # written here, not yet flushed
+        self._flushing: dict[str, tuple[list[float], float]] = {}  # the batch being written
         self._flush_handle: asyncio.TimerHandle | None = None
         cast = "" if self._inline else "::json"
         mark = "?" if database.dialect.paramstyle == "qmark" else "%s"
@@ -70,45 +75,65 @@ class ConversationContext:
         )
 
     async def previous(self, conversation_id: str) -> list[float] | None:
-        pending = self._pending.get(conversation_id)
-        if pending is not None:
-            return pending[0]
+        unwritten = self._pending.get(conversation_id) or self._flushing.get(conversation_id)
+        if unwritten is not None:
+            return unwritten[0]
         if self._inline:
-            return self._run(self._read, conversation_id)
+            return self._run("read", self._read, conversation_id)
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._run, self._read, conversation_id
+            self._threads["read"], self._run, "read", self._read, conversation_id
         )
 
     def remember(self, conversation_id: str, classification: Classification) -> None:
-        """Called on the event loop; the write reaches the database within FLUSH_S."""
+        """Called on the event loop; the write reaches the database within about FLUSH_S."""
         by_intent = {s.intent: s.score for s in classification.intents}
         self._pending[conversation_id] = ([by_intent.get(i, 0.0) for i in SCORED_INTENTS], time.time())
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
 
     def flush(self) -> None:
+        """On the event loop: write the pending batch (one batch in flight at a time)."""
         self._flush_handle = None
-        batch, self._pending = self._pending, {}
-        if not batch:
+        if not self._pending:
             return
-        rows = [(cid, orjson.dumps(scores).decode(), when) for cid, (scores, when) in batch.items()]
+        if self._flushing:  # the last batch is still being written: this one goes next tick
+            self._flush_handle = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+            return
+        batch, self._pending = self._pending, {}
         if self._inline:
-            self._run(self._write, rows)
-        else:
-            self._thread.submit(self._run, self._write, rows)
+            self._run("write", self._write, self._rows(batch))
+            return
+        self._flushing = batch
+        loop = asyncio.get_running_loop()
+        written = self._threads["write"].submit(self._run, "write", self._write, self._rows(batch))
+        written.add_done_callback(lambda _: loop.call_soon_threadsafe(self._flushed))
+
+    def _flushed(self) -> None:
+        self._flushing = {}
+
+    @staticmethod
+    def _rows(batch: dict[str, tuple[list[float], float]]) -> list[tuple[str, str, float]]:
+        return [(cid, orjson.dumps(scores).decode(), when) for cid, (scores, when) in sorted(batch.items())]
 
     def forget_expired(self) -> int:
         with self._database.begin() as connection:
             return store.forget_conversations(connection, before=time.time() - self._ttl)
 
     def close(self) -> None:
+        """Write what is pending, then release the threads and connections."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        self.flush()
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-        if self._connection is not None:
-            self._connection.close()
+            self._flush_handle = None
+        batch, self._pending = self._pending, {}
+        if batch and self._inline:
+            self._run("write", self._write, self._rows(batch))
+        elif batch:
+            self._threads["write"].submit(self._run, "write", self._write, self._rows(batch))
+        for thread in self._threads.values():
+            thread.shutdown(wait=True)
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
 
     def _read(self, cursor: Any, conversation_id: str) -> list[float] | None:
         cursor.execute(self._select, (conversation_id, time.time() - self._ttl))
@@ -126,25 +151,29 @@ class ConversationContext:
             raise
         cursor.execute("COMMIT")
 
-    def _run(self, operation: Callable, *args: Any) -> Any:
+    def _run(self, role: str, operation: Callable, *args: Any) -> Any:
+        """Run ``operation`` on ``role``'s connection (one each for reads and writes on
+        PostgreSQL; SQLite, inline, shares one)."""
+        role = "read" if self._inline else role
         try:
-            if self._connection is None:
-                self._connection = self._database.raw_connection()
+            connection = self._connections.get(role)
+            if connection is None:
+                connection = self._connections[role] = self._database.raw_connection()
                 # Autocommit: each statement is its own transaction.
                 if self._inline:
-                    self._connection.driver_connection.isolation_level = None
+                    connection.driver_connection.isolation_level = None
                 else:
-                    self._connection.driver_connection.autocommit = True
-            cursor = self._connection.cursor()
+                    connection.driver_connection.autocommit = True
+            cursor = connection.cursor()
             try:
                 return operation(cursor, *args)
             finally:
                 cursor.close()
         except Exception:
             log.exception("conversation context unavailable; answering without it")
-            if self._connection is not None:
-                self._connection.invalidate()
-                self._connection = None
+            connection = self._connections.pop(role, None)
+            if connection is not None:
+                connection.invalidate()
             return None
 
 

@@ -274,8 +274,9 @@ def _row(out: TextIO, label: str, result: dict, echo: dict | None) -> None:
     out.flush()
 
 
-def _header(out: TextIO, title: str) -> None:
-    out.write(f"\n{title}\n{'case':<32}" + "".join(f"{column:>11}" for column in COLUMNS) + "\n")
+def _header(out: TextIO, title: str, ratio_column: str = "vs echo") -> None:
+    columns = [ratio_column if column == "vs echo" else column for column in COLUMNS]
+    out.write(f"\n{title}\n{'case':<32}" + "".join(f"{column:>11}" for column in columns) + "\n")
 
 
 def run_benchmark(args, out: TextIO) -> int:
@@ -397,7 +398,7 @@ def scale_out(args, out, buyers, drafts, cache, report, summary) -> None:
     from app import store
 
     rows = {}
-    _header(out, "scale-out: N workers, one PostgreSQL, mixed frames, 100 connections")
+    _header(out, "scale-out: N workers, one PostgreSQL, mixed frames, 100 connections", "vs N=1")
     for workers in (int(n) for n in args.workers.split(",")):
         with store.temporary_database(args.postgres_url, "huashu_bench") as url:
             token = prepare_database(url, None)
@@ -411,7 +412,9 @@ def scale_out(args, out, buyers, drafts, cache, report, summary) -> None:
                     "duration": args.duration,
                     "frames": mix,
                 }
-                processes = max(1, min(workers, (os.cpu_count() or 2) // 4))
+                # Enough client processes that the clients are not the limit, leaving the
+                # workers (and PostgreSQL) their cores: two per worker where cores allow.
+                processes = max(1, min(2 * workers, ((os.cpu_count() or 2) - workers - 1) // 2))
                 result = measure(server, {**case, "url": _url(server, case, token), "token": token},
                                  processes=processes)  # fmt: skip
                 result["propagation_s"] = propagation(server, token)

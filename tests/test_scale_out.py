@@ -172,3 +172,34 @@ def test_every_stored_reply_has_a_current_analysis(workers):
     with Session(workers["database"]) as session:
         rows = session.exec(select(store.ReplyRow)).all()
     assert rows and all(row.analyzer == analyzer_version() for row in rows)
+
+
+def test_workers_flushing_the_same_conversations_at_once_never_deadlock(workers, caplog):
+    # Two workers' batches over the same conversations, filled in opposite orders and
+    # written at the same moment: upserting in id order makes them queue on row locks
+    # instead of deadlocking (PostgreSQL would abort one after a second).
+    import asyncio
+
+    from classifiers import Classification, Intent
+    from classifiers.types import IntentScore
+
+    ids = [f"race-{i:03d}" for i in range(300)]
+    turn = Classification(Intent.REFUND, 0.9, [IntentScore(Intent.REFUND, 0.9)], [])
+    contexts = [ConversationContext(workers["database"], ttl=3600) for _ in range(2)]
+
+    async def race() -> None:
+        for round_ in range(5):
+            for number, context in enumerate(contexts):
+                for cid in ids if (number + round_) % 2 else reversed(ids):
+                    context.remember(cid, turn)
+            for context in contexts:
+                context.flush()
+            await asyncio.sleep(0.3)
+
+    asyncio.run(race())
+    for context in contexts:
+        context.close()
+    assert "conversation context unavailable" not in caplog.text
+    reader = ConversationContext(workers["database"], ttl=3600)
+    assert asyncio.run(reader.previous(ids[-1])) == [0.0, 0.0, 0.0, 0.9]
+    reader.close()
