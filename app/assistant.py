@@ -9,14 +9,14 @@ the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
@@ -45,11 +45,13 @@ class ConversationContext:
     connections the worker keeps. Writes are batched: kept here and flushed in one
     transaction every FLUSH_S (reads see them meanwhile, and while they are being written),
     so other workers see a turn at most FLUSH_S late — buyers take seconds between
-    messages. SQLite is a library in this process and answers faster than a thread hop, so
-    it runs inline; PostgreSQL is a network round trip, so reads and writes each have their
-    own thread and connection, and a read never queues behind a flush. A batch upserts its
-    rows in id order, so workers flushing at once wait for each other's row locks instead
-    of deadlocking. A failure costs the message its context, never its answer.
+    messages. SQLite is a library in this process and answers faster than anything else,
+    so it runs inline. PostgreSQL is a network round trip: it runs on psycopg's asyncio
+    connections, one for reads and one for writes, so a read never waits for a flush nor
+    for a thread to win the GIL back from a busy event loop; the reads waiting at one time
+    share one query. A batch upserts its rows in id order, so workers flushing at once wait
+    for each other's row locks instead of deadlocking. A failure costs the message its
+    context, never its answer.
     """
 
     FLUSH_S = 0.05
@@ -58,17 +60,18 @@ class ConversationContext:
         self._database = database
         self._ttl = ttl
         self._inline = database.dialect.name == "sqlite"
-        self._threads = {
-            role: ThreadPoolExecutor(1, thread_name_prefix=f"context-{role}")
-            for role in (() if self._inline else ("read", "write"))
-        }
         self._connections: dict[str, Any] = {}
+        self._connecting = {"read": asyncio.Lock(), "write": asyncio.Lock()}
         self._pending: dict[str, tuple[list[float], float]] = {}  # written here, not yet flushed
         self._flushing: dict[str, tuple[list[float], float]] = {}  # the batch being written
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task | None = None
+        self._waiting: dict[str, asyncio.Future] = {}  # PostgreSQL reads for the next batch
+        self._reader: asyncio.Task | None = None
         cast = "" if self._inline else "::json"
-        mark = "?" if database.dialect.paramstyle == "qmark" else "%s"
-        self._select = f"SELECT scores FROM conversation WHERE id = {mark} AND updated_at >= {mark}"
+        mark = "?" if self._inline else "%s"
+        self._select = "SELECT scores FROM conversation WHERE id = ? AND updated_at >= ?"  # SQLite
+        self._select_many = "SELECT id, scores FROM conversation WHERE id = ANY(%s) AND updated_at >= %s"
         self._upsert = (
             f"INSERT INTO conversation (id, scores, updated_at) VALUES ({mark}, {mark}{cast}, {mark}) "
             "ON CONFLICT (id) DO UPDATE SET scores = excluded.scores, updated_at = excluded.updated_at"
@@ -78,11 +81,38 @@ class ConversationContext:
         unwritten = self._pending.get(conversation_id) or self._flushing.get(conversation_id)
         if unwritten is not None:
             return unwritten[0]
-        if self._inline:
-            return self._run("read", self._read, conversation_id)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._threads["read"], self._run, "read", self._read, conversation_id
-        )
+        if not self._inline:
+            return await self._read_postgres(conversation_id)
+        try:
+            row = self._sqlite().execute(self._select, (conversation_id, time.time() - self._ttl)).fetchone()
+        except Exception:
+            self._lost_sqlite()
+            return None
+        return None if row is None else orjson.loads(row[0])
+
+    def _read_postgres(self, conversation_id: str) -> asyncio.Future:
+        """Reads wait for one batched query: under load, a query's answer is read only when
+        the busy event loop comes round (many ms), so one query per message would queue them."""
+        waiting = self._waiting.get(conversation_id)
+        if waiting is None:
+            waiting = self._waiting[conversation_id] = asyncio.get_running_loop().create_future()
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_batches())
+        return waiting
+
+    async def _read_batches(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            rows: dict[str, list[float]] = {}
+            try:
+                connection = await self._postgres("read")
+                cursor = await connection.execute(self._select_many, (list(batch), time.time() - self._ttl))
+                rows = dict(await cursor.fetchall())
+            except Exception:
+                await self._lost("read")
+            for conversation_id, waiting in batch.items():
+                if not waiting.done():
+                    waiting.set_result(rows.get(conversation_id))
 
     def remember(self, conversation_id: str, classification: Classification) -> None:
         """Called on the event loop; the write reaches the database within about FLUSH_S."""
@@ -101,80 +131,97 @@ class ConversationContext:
             return
         batch, self._pending = self._pending, {}
         if self._inline:
-            self._run("write", self._write, self._rows(batch))
+            try:
+                self._write_sqlite(self._rows(batch))
+            except Exception:
+                self._lost_sqlite()
             return
         self._flushing = batch
-        loop = asyncio.get_running_loop()
-        written = self._threads["write"].submit(self._run, "write", self._write, self._rows(batch))
-        written.add_done_callback(lambda _: loop.call_soon_threadsafe(self._flushed))
+        self._flush_task = asyncio.get_running_loop().create_task(self._write_postgres(self._rows(batch)))
 
-    def _flushed(self) -> None:
-        self._flushing = {}
-
-    @staticmethod
-    def _rows(batch: dict[str, tuple[list[float], float]]) -> list[tuple[str, str, float]]:
-        return [(cid, orjson.dumps(scores).decode(), when) for cid, (scores, when) in sorted(batch.items())]
+    async def close(self) -> None:
+        """Write what is pending, then close the connections."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._flush_task is not None:
+            await self._flush_task
+        if self._pending:
+            self.flush()
+            if self._flush_task is not None:
+                await self._flush_task
+        for connection in self._connections.values():
+            result = connection.close()
+            if asyncio.iscoroutine(result):
+                await result
+        self._connections.clear()
 
     def forget_expired(self) -> int:
         with self._database.begin() as connection:
             return store.forget_conversations(connection, before=time.time() - self._ttl)
 
-    def close(self) -> None:
-        """Write what is pending, then release the threads and connections."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        batch, self._pending = self._pending, {}
-        if batch and self._inline:
-            self._run("write", self._write, self._rows(batch))
-        elif batch:
-            self._threads["write"].submit(self._run, "write", self._write, self._rows(batch))
-        for thread in self._threads.values():
-            thread.shutdown(wait=True)
-        for connection in self._connections.values():
-            connection.close()
-        self._connections.clear()
+    @staticmethod
+    def _rows(batch: dict[str, tuple[list[float], float]]) -> list[tuple[str, str, float]]:
+        # In id order: two workers' batches lock shared rows in the same order.
+        return [(cid, orjson.dumps(scores).decode(), when) for cid, (scores, when) in sorted(batch.items())]
 
-    def _read(self, cursor: Any, conversation_id: str) -> list[float] | None:
-        cursor.execute(self._select, (conversation_id, time.time() - self._ttl))
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return orjson.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
-
-    def _write(self, cursor: Any, rows: list[tuple[str, str, float]]) -> None:
-        cursor.execute("BEGIN")
+    def _write_sqlite(self, rows: list[tuple[str, str, float]]) -> None:
+        connection = self._sqlite()
+        connection.execute("BEGIN")
         try:
-            cursor.executemany(self._upsert, rows)
+            connection.executemany(self._upsert, rows)
         except Exception:
-            cursor.execute("ROLLBACK")
+            connection.execute("ROLLBACK")
             raise
-        cursor.execute("COMMIT")
+        connection.execute("COMMIT")
 
-    def _run(self, role: str, operation: Callable, *args: Any) -> Any:
-        """Run ``operation`` on ``role``'s connection (one each for reads and writes on
-        PostgreSQL; SQLite, inline, shares one)."""
-        role = "read" if self._inline else role
+    async def _write_postgres(self, rows: list[tuple[str, str, float]]) -> None:
         try:
-            connection = self._connections.get(role)
-            if connection is None:
-                connection = self._connections[role] = self._database.raw_connection()
-                # Autocommit: each statement is its own transaction.
-                if self._inline:
-                    connection.driver_connection.isolation_level = None
-                else:
-                    connection.driver_connection.autocommit = True
-            cursor = connection.cursor()
-            try:
-                return operation(cursor, *args)
-            finally:
-                cursor.close()
+            connection = await self._postgres("write")
+            async with connection.transaction(), connection.cursor() as cursor:
+                await cursor.executemany(self._upsert, rows)
         except Exception:
-            log.exception("conversation context unavailable; answering without it")
-            connection = self._connections.pop(role, None)
-            if connection is not None:
-                connection.invalidate()
-            return None
+            await self._lost("write")
+        finally:
+            self._flushing = {}
+
+    def _sqlite(self) -> Any:
+        """The kept sqlite3 connection, in autocommit mode (each statement its own transaction)."""
+        connection = self._connections.get("sqlite")
+        if connection is None:
+            connection = self._connections["sqlite"] = self._database.raw_connection()
+            connection.driver_connection.isolation_level = None
+        return connection.driver_connection
+
+    async def _postgres(self, role: str) -> Any:
+        """The kept asyncio psycopg connection for ``role`` (reads or writes), in autocommit mode."""
+        connection = self._connections.get(role)
+        if connection is None:
+            async with self._connecting[role]:
+                connection = self._connections.get(role)
+                if connection is None:
+                    url = self._database.url.set(drivername="postgresql")
+                    connection = await psycopg.AsyncConnection.connect(
+                        url.render_as_string(hide_password=False), autocommit=True
+                    )
+                    self._connections[role] = connection
+        return connection
+
+    async def _lost(self, role: str) -> None:
+        if self._inline:
+            self._lost_sqlite()
+            return
+        log.exception("conversation context unavailable; answering without it")
+        connection = self._connections.pop(role, None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    def _lost_sqlite(self) -> None:
+        log.exception("conversation context unavailable; answering without it")
+        connection = self._connections.pop("sqlite", None)
+        if connection is not None:
+            connection.invalidate()
 
 
 def feedback_boost(counts: dict[str, int]) -> float:
@@ -225,8 +272,8 @@ class Assistant:
         with Session(database) as session:
             self.feedback_boosts.catch_up(session)
 
-    def close(self) -> None:
-        self.context.close()
+    async def close(self) -> None:
+        await self.context.close()
 
     def replace_engine(self, engine: Engine, corpus_version: int) -> None:
         """Swap in an engine built for a changed corpus; in-flight messages finish on the old one."""

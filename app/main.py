@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         polling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await polling
-        assistant.close()
+        await assistant.close()
         database.dispose()
 
     app = FastAPI(

@@ -174,20 +174,24 @@ def test_every_stored_reply_has_a_current_analysis(workers):
     assert rows and all(row.analyzer == analyzer_version() for row in rows)
 
 
-def test_workers_flushing_the_same_conversations_at_once_never_deadlock(workers, caplog):
+def _turn():
+    from classifiers import Classification, Intent
+    from classifiers.types import IntentScore
+
+    return Classification(Intent.REFUND, 0.9, [IntentScore(Intent.REFUND, 0.9)], [])
+
+
+def test_concurrent_flushes_never_deadlock_and_concurrent_reads_see_them(workers, caplog):
     # Two workers' batches over the same conversations, filled in opposite orders and
     # written at the same moment: upserting in id order makes them queue on row locks
     # instead of deadlocking (PostgreSQL would abort one after a second).
     import asyncio
 
-    from classifiers import Classification, Intent
-    from classifiers.types import IntentScore
-
     ids = [f"race-{i:03d}" for i in range(300)]
-    turn = Classification(Intent.REFUND, 0.9, [IntentScore(Intent.REFUND, 0.9)], [])
+    turn = _turn()
     contexts = [ConversationContext(workers["database"], ttl=3600) for _ in range(2)]
 
-    async def race() -> None:
+    async def race() -> list[list[float] | None]:
         for round_ in range(5):
             for number, context in enumerate(contexts):
                 for cid in ids if (number + round_) % 2 else reversed(ids):
@@ -195,11 +199,36 @@ def test_workers_flushing_the_same_conversations_at_once_never_deadlock(workers,
             for context in contexts:
                 context.flush()
             await asyncio.sleep(0.3)
+        for context in contexts:
+            await context.close()
+        reader = ConversationContext(workers["database"], ttl=3600)
+        try:  # many reads at once (on PostgreSQL they share one query), one for no conversation
+            return await asyncio.gather(*(reader.previous(cid) for cid in [*ids, "race-none"]))
+        finally:
+            await reader.close()
 
-    asyncio.run(race())
-    for context in contexts:
-        context.close()
+    assert asyncio.run(race()) == [[0.0, 0.0, 0.0, 0.9]] * len(ids) + [None]
     assert "conversation context unavailable" not in caplog.text
-    reader = ConversationContext(workers["database"], ttl=3600)
-    assert asyncio.run(reader.previous(ids[-1])) == [0.0, 0.0, 0.0, 0.9]
-    reader.close()
+
+
+def test_a_lost_database_costs_the_context_not_the_answer(workers, caplog):
+    import asyncio
+
+    from sqlalchemy import create_engine
+
+    # A database that refuses every connection: reads answer None, flushes are dropped.
+    url = workers["database"].url
+    broken = create_engine(
+        url.set(port=1) if url.get_backend_name() == "postgresql" else "sqlite:////nonexistent/x.db"
+    )
+    context = ConversationContext(broken, ttl=3600)
+
+    async def turn() -> list[float] | None:
+        context.remember("lost-1", _turn())
+        context.flush()
+        answer = await context.previous("lost-2")
+        await context.close()
+        return answer
+
+    assert asyncio.run(turn()) is None
+    assert "conversation context unavailable" in caplog.text
