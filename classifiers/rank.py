@@ -23,8 +23,9 @@ from rapidfuzz import fuzz, process
 from classifiers.types import Classification, Intent, Reply, Suggestion
 
 _SLOT_RE = re.compile(r"\{(\w+)\}")
-CHAMPIONS_PER_WORD = 24  # replies kept per (intent, word) posting list
-CANDIDATES_PER_INTENT = 16  # replies scored with rapidfuzz per intent
+CHAMPIONS_PER_WORD = 12  # replies kept per (intent, word) posting list
+FIRST_ROUND = 6  # candidates per intent scored first
+CANDIDATES_PER_INTENT = 16  # at most this many per intent scored with rapidfuzz
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 MAX_FEEDBACK_BOOST = 0.1
 _SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
@@ -61,6 +62,9 @@ class _IndexedReply:
     triggers: tuple[str, ...]  # content-only trigger texts, for rapidfuzz
     folded_text: str  # content-only reply text, for near-duplicate checks
     position: int
+
+
+_Choice = tuple[float, _IndexedReply, Intent]  # (score, reply, the intent it answers)
 
 
 class ReplyIndex:
@@ -121,18 +125,37 @@ class ReplyIndex:
         where the boost (at most 0.1) comes from how often agents used the reply.
         """
         context = context or {}
-        boosts = boosts or {}
         words = set(classification.tokens)
         targets = [(s.intent, s.score) for s in classification.intents]
         if classification.intent is Intent.OTHER:
             targets = [(Intent.OTHER, classification.confidence)]
-        candidates = [
-            (intent, intent_score, position)
-            for intent, intent_score in targets
-            for position in self._candidates(intent, words, shop_id)
-        ]
-        # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
+        pools = [(intent, score, self._candidates(intent, words, shop_id)) for intent, score in targets]
+        # Most messages are settled by each intent's best few candidates; the rest of the pool
+        # is scored only when near-duplicates left fewer than k distinct replies.
+        chosen: list[_Choice] = []
+        start = 0
+        for end in (FIRST_ROUND, CANDIDATES_PER_INTENT):
+            batch = [
+                (intent, score, position) for intent, score, pool in pools for position in pool[start:end]
+            ]
+            if not batch:
+                break
+            self._choose(self._scored(batch, content, boosts), chosen, k)
+            if len(chosen) == k:
+                break
+            start = end
+        chosen.sort(key=lambda item: -item[0])
+        return [_suggestion(entry.reply, intent, score, context) for score, entry, intent in chosen]
+
+    def _scored(
+        self,
+        candidates: list[tuple[Intent, float, int]],
+        content: str,
+        boosts: Mapping[tuple[str, str], float] | None,
+    ) -> list[tuple[float, int, Intent]]:
+        """(-score, position, intent) per candidate, best first, ties in corpus order."""
         replies = self._replies
+        # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
         triggers = [trigger for _, _, position in candidates for trigger in replies[position].triggers]
         owners = [number for number, (_, _, p) in enumerate(candidates) for _ in replies[p].triggers]
         results = process.extract(content, triggers, scorer=fuzz.ratio, processor=None, limit=None)
@@ -140,27 +163,36 @@ class ReplyIndex:
         similarity = dict(
             zip(map(owners.__getitem__, map(_INDEX, reversed(results))), map(_SCORE, reversed(results)))
         )
-        scored: list[tuple[float, int, Intent]] = []
+        scored = []
         for number, (intent, intent_score, position) in enumerate(candidates):
-            best = similarity.get(number, 0.0)
-            boost = boosts.get((replies[position].reply.id, intent), 0.0) if boosts else 0.0
-            boost = min(MAX_FEEDBACK_BOOST, boost)
-            scored.append((-(intent_score * (0.5 + 0.005 * best) + boost), position, intent))
-        scored.sort()  # best score first, ties in corpus order
-        chosen: list[tuple[float, _IndexedReply, Intent]] = []
-        chosen_ids: set[str] = set()
+            score = intent_score * (0.5 + 0.005 * similarity.get(number, 0.0))
+            if boosts:
+                score += min(MAX_FEEDBACK_BOOST, boosts.get((replies[position].reply.id, intent), 0.0))
+            scored.append((-score, position, intent))
+        scored.sort()
+        return scored
+
+    def _choose(
+        self,
+        scored: list[tuple[float, int, Intent]],
+        chosen: list[tuple[float, _IndexedReply, Intent]],
+        k: int,
+    ) -> None:
+        """Adds the best of ``scored`` to ``chosen`` until it holds ``k``, skipping a reply
+        already chosen and near-duplicates of one (same script, reworded opener or ending)."""
         for negative_score, position, intent in scored:
-            entry = replies[position]
-            if entry.reply.id in chosen_ids or any(
-                fuzz.ratio(entry.folded_text, c.folded_text, processor=None) >= DUPLICATE_SIMILARITY
-                for _, c, _ in chosen
-            ):
-                continue
-            chosen.append((-negative_score, entry, intent))
-            chosen_ids.add(entry.reply.id)
-            if len(chosen) == k:
-                break
-        return [_suggestion(entry.reply, intent, score, context) for score, entry, intent in chosen]
+            entry = self._replies[position]
+            duplicate = False
+            for _, other, _ in chosen:
+                if entry.reply.id == other.reply.id or (
+                    fuzz.ratio(entry.folded_text, other.folded_text, processor=None) >= DUPLICATE_SIMILARITY
+                ):
+                    duplicate = True
+                    break
+            if not duplicate:
+                chosen.append((-negative_score, entry, intent))
+                if len(chosen) == k:
+                    return
 
     def _candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
         overlap: dict[int, float] = {}
