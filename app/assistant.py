@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import orjson
-import psycopg
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
@@ -200,6 +199,8 @@ class ConversationContext:
             async with self._connecting[role]:
                 connection = self._connections.get(role)
                 if connection is None:
+                    import psycopg  # only PostgreSQL deployments pay for importing it
+
                     url = self._database.url.set(drivername="postgresql")
                     connection = await psycopg.AsyncConnection.connect(
                         url.render_as_string(hide_password=False), autocommit=True

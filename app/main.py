@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if store.prepare(database):
             log.info("seeded the corpus from scripts_corpus/")
         base = Engine.load(cache_dir=settings.cache_dir, replies=[], rules=[])
-        engine, version = build_engine(database, base)
+        engine, version = build_engine(database, base, settings.cache_dir)
         # What was loaded lives as long as the process: keep the collector from rescanning it.
         gc.freeze()
         assistant = Assistant(engine, version, database, settings)

@@ -231,6 +231,17 @@ def corpus_version(session: Session) -> int:
     return session.exec(select(CorpusState.version).where(CorpusState.id == 1)).first() or 0
 
 
+def corpus_fingerprint(session: Session) -> tuple:
+    """What identifies the approved replies' current content, in one aggregate query: the
+    corpus version, and the count, version sum and last update of approved replies (a
+    restored backup or a re-created database differs in these even at the same version)."""
+    approved = select(
+        func.count(), func.coalesce(func.sum(ReplyRow.version), 0), func.max(ReplyRow.updated_at)
+    ).where(ReplyRow.status == "approved")
+    count, versions, last = session.exec(approved).one()
+    return (corpus_version(session), count, int(versions), str(last))
+
+
 @dataclass(frozen=True)
 class Corpus:
     version: int

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import hashlib
 import logging
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
@@ -24,6 +26,7 @@ from app import store
 from app.assistant import Assistant
 from classifiers import Engine
 from classifiers.engine import analyzer_version
+from classifiers.rank import INDEX_FORMAT, ReplyIndex
 
 log = logging.getLogger("huashu.sync")
 
@@ -31,13 +34,25 @@ log = logging.getLogger("huashu.sync")
 FORGET_EVERY_S = 60.0
 
 
-def build_engine(database: DatabaseEngine, base: Engine) -> tuple[Engine, int]:
+def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tuple[Engine, int]:
     """An engine for the database's current corpus, sharing ``base``'s tokenizer and model.
 
-    Replies whose stored analysis is missing or stale are analysed now and the analysis is
-    written back, so only the first start after a dictionary change pays for it.
+    The built index is saved in ``cache_dir`` under a key naming the corpus content, the
+    analyzer and the index format; a worker starting on an unchanged corpus loads it
+    instead of reading every reply. Otherwise replies are read with their stored
+    analyses; those missing or stale are analysed now and written back, so only the first
+    start after a dictionary change pays for them.
     """
     analyzer = analyzer_version()
+    with Session(database) as session:
+        fingerprint = store.corpus_fingerprint(session)
+        rules = store.enabled_lint_rules(session)
+    # One file per database (hashed address), named by what the index was built from.
+    prefix = "index-" + _digest(database.url.render_as_string(hide_password=True))
+    path = cache_dir / f"{prefix}-{_digest((fingerprint, analyzer, INDEX_FORMAT))}.pickle"
+    index = ReplyIndex.load(path)
+    if index is not None:
+        return base.with_corpus(replies=(), rules=rules, index=index), fingerprint[0]
     with Session(database) as session:
         corpus = store.load_corpus(session, analyzer=analyzer)
     missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
@@ -50,8 +65,20 @@ def build_engine(database: DatabaseEngine, base: Engine) -> tuple[Engine, int]:
             store.save_analyses(session, missing, analyzer=analyzer)
     version = corpus.version
     del corpus, missing
+    if version == fingerprint[0]:  # else it changed in between: the name would lie
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for older in cache_dir.glob(f"{prefix}-*.pickle"):
+            older.unlink(missing_ok=True)
+        engine.index.save(path)
+        # Read back, the index is a few fresh allocations; the one built here is scattered
+        # among the freed rows and analyses and would keep their memory from being returned.
+        engine = base.with_corpus(replies=(), rules=engine.rules, index=ReplyIndex.load(path) or engine.index)
     release_memory()
     return engine, version
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
 
 
 def release_memory() -> None:
@@ -91,7 +118,9 @@ class CorpusSync:
             with self._lock:
                 if version != assistant.corpus_version:
                     started = time.perf_counter()
-                    engine, loaded = build_engine(assistant.database, assistant.engine)
+                    engine, loaded = build_engine(
+                        assistant.database, assistant.engine, assistant.settings.cache_dir
+                    )
                     assistant.replace_engine(engine, loaded)
                     log.info(
                         "corpus version %d: %d replies, rebuilt in %.2f s",

@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     base = Engine.load()
     texts = messages()
-    drafts = [r.text for r in base.replies] + ["可能吧", "嗯", "应该是吧亲", "加我微信"]
+    drafts = [r.text for r in load_replies()] + ["可能吧", "嗯", "应该是吧亲", "加我微信"]
     replies = load_replies()
     results = []
     for size in (int(s) for s in args.sizes.split(",")):

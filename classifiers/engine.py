@@ -56,15 +56,17 @@ class Engine:
         replies: Iterable[Reply],
         rules: Iterable[LintRule],
         analyses: Mapping[str, ReplyAnalysis] | None = None,
+        index: ReplyIndex | None = None,
     ) -> None:
-        """``analyses`` (reply id → stored analysis) skips re-analysing those replies."""
+        """``analyses`` (reply id → stored analysis) skips re-analysing those replies;
+        an ``index`` already built for ``replies`` (see ``ReplyIndex.load``) skips building."""
         self.tokenizer = tokenizer
         self.model = model
-        self.replies = list(replies)
         self.rules = list(rules)
         analyses = analyses or {}
-        self.index = ReplyIndex(
-            (reply, analyses.get(reply.id) or self.analyze_reply(reply)) for reply in self.replies
+        # The index keeps what it needs in compact form; the Reply objects are not kept.
+        self.index = index or ReplyIndex(
+            (reply, analyses.get(reply.id) or self.analyze_reply(reply)) for reply in replies
         )
         self.linter = Linter(self.rules)
 
@@ -89,18 +91,14 @@ class Engine:
 
     def with_corpus(
         self,
-        replies: Iterable[Reply] | None = None,
+        replies: Iterable[Reply],
         rules: Iterable[LintRule] | None = None,
         analyses: Mapping[str, ReplyAnalysis] | None = None,
+        index: ReplyIndex | None = None,
     ) -> Engine:
-        """A new engine with other replies or rules, sharing the tokenizer and model."""
-        return Engine(
-            self.tokenizer,
-            self.model,
-            self.replies if replies is None else replies,
-            self.rules if rules is None else rules,
-            analyses,
-        )
+        """A new engine with other replies (and rules), sharing the tokenizer and model."""
+        rules = self.rules if rules is None else rules
+        return Engine(self.tokenizer, self.model, replies, rules, analyses, index)
 
     def analyze(self, text: str) -> Analysis:
         return Analysis(*analyze(self.tokenizer, text))

@@ -1,5 +1,5 @@
 from classifiers import Intent, Reply
-from classifiers.corpus import read_jsonl
+from classifiers.corpus import load_replies, read_jsonl
 from classifiers.rank import fill_slots
 from tests.conftest import ROOT
 
@@ -35,7 +35,7 @@ def test_slot_default_used():
 
 
 def test_near_duplicates_removed(engine):
-    base = engine.replies
+    base = load_replies()
     copies = [
         Reply(
             id=f"dup-{i}",
@@ -58,7 +58,7 @@ def test_shop_scope(engine):
         triggers=("今天发货吗",),
         shop_id="shop-7",
     )
-    scoped = engine.with_corpus(replies=[shop_reply, *engine.replies])
+    scoped = engine.with_corpus(replies=[shop_reply, *load_replies()])
     ids_for_shop = [s.reply_id for s in scoped.suggest("今天发货吗", k=5, shop_id="shop-7")[1]]
     ids_global = [s.reply_id for s in scoped.suggest("今天发货吗", k=5)[1]]
     assert "shop-7-only" in ids_for_shop
@@ -99,11 +99,12 @@ def test_index_from_stored_analyses_ranks_the_same(engine):
 
     from classifiers.rank import ReplyAnalysis
 
+    replies = load_replies()
     stored = {
         reply.id: ReplyAnalysis.from_json(orjson.loads(orjson.dumps(engine.analyze_reply(reply).to_json())))
-        for reply in engine.replies
+        for reply in replies
     }
-    assert stored[engine.replies[0].id] == engine.analyze_reply(engine.replies[0])
-    rebuilt = engine.with_corpus(analyses=stored)
+    assert stored[replies[0].id] == engine.analyze_reply(replies[0])
+    rebuilt = engine.with_corpus(replies, analyses=stored)
     for text in ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗"):
         assert rebuilt.suggest(text, k=5) == engine.suggest(text, k=5)

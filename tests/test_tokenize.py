@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from classifiers.corpus import load_replies
 from classifiers.normalize import normalized_text
 from tests.conftest import dev_messages
 
@@ -73,7 +74,7 @@ def _jieba_tokens(tokenizer, text: str) -> list[str]:
 
 def test_segmentation_equals_jiebas_on_real_messages(engine):
     texts = [normalized_text(text) for text in dev_messages().values()]
-    texts += [normalized_text(r.text) for r in engine.replies]
+    texts += [normalized_text(r.text) for r in load_replies()]
     assert len(texts) > 200
     for text in texts:
         ours: list[str] = []

@@ -1,0 +1,93 @@
+"""A worker starting on an unchanged corpus loads the saved index instead of reading every
+reply; any change to the corpus, a damaged file or a foreign one means a rebuild."""
+
+import dataclasses
+import pickle
+
+import pytest
+from sqlmodel import Session
+
+from app import store
+from app.sync import build_engine
+from classifiers import Engine
+from classifiers.corpus import load_replies
+from classifiers.engine import analyzer_version
+from classifiers.rank import ReplyIndex
+
+TEXTS = ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗")
+
+
+@pytest.fixture
+def database(tmp_path):
+    database = store.connect(f"sqlite:///{tmp_path / 'huashu.db'}")
+    store.prepare(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def base(engine) -> Engine:
+    return engine.with_corpus(replies=())
+
+
+def _snapshots(cache):
+    return sorted(cache.glob("index-*.pickle"))
+
+
+def _refuse_rows(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the reply rows although a saved index was there")
+
+    monkeypatch.setattr(store, "load_corpus", refuse)
+
+
+def test_second_start_loads_the_saved_index(database, base, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    first, version = build_engine(database, base, cache)
+    assert len(_snapshots(cache)) == 1
+    _refuse_rows(monkeypatch)
+    second, same_version = build_engine(database, base, cache)
+    assert same_version == version and second.index.size == first.index.size == len(load_replies())
+    for text in TEXTS:
+        assert second.suggest(text, k=5) == first.suggest(text, k=5)
+
+
+def test_a_corpus_change_rebuilds_and_replaces_the_file(database, base, tmp_path):
+    cache = tmp_path / "cache"
+    build_engine(database, base, cache)
+    old = _snapshots(cache)
+    original = next(r for r in load_replies() if r.id == "refund-progress")
+    changed = dataclasses.replace(original, text="亲，退款进度我帮您查一下哦")
+    with Session(database) as session:
+        row = store.reply_row(session, reply_id="refund-progress")
+        assert store.update_reply(
+            session,
+            reply=changed,
+            analysis=base.analyze_reply(changed),
+            analyzer=analyzer_version(),
+            status="approved",
+            expected_version=row.version,
+            actor="editor",
+        )
+    engine, _ = build_engine(database, base, cache)
+    assert _snapshots(cache) != old and len(_snapshots(cache)) == 1
+    texts = [s.text for s in engine.suggest("退款什么时候到账", k=5)[1]]
+    assert "亲，退款进度我帮您查一下哦" in texts
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("content", [b"not a pickle", pickle.dumps(_Payload()), pickle.dumps({"a": 1})])
+def test_damaged_or_foreign_files_are_not_trusted(database, base, tmp_path, content, capsys):
+    cache = tmp_path / "cache"
+    build_engine(database, base, cache)
+    (path,) = _snapshots(cache)
+    path.write_bytes(content)
+    assert ReplyIndex.load(path) is None
+    engine, _ = build_engine(database, base, cache)  # rebuilt from the rows, and saved again
+    assert engine.index.size == len(load_replies())
+    assert ReplyIndex.load(path) is not None
+    assert "this must never run" not in capsys.readouterr().out
