@@ -134,6 +134,18 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def checkpoint(database: DatabaseEngine) -> None:
+    """Copy SQLite's write-ahead log into the database file (the step that syncs to disk).
+
+    The conversation context writes on the event loop with automatic checkpoints off, so
+    that no fsync ever stalls it; the sync thread calls this instead, off the loop.
+    PASSIVE: it never waits for readers and is cheap when there is nothing to copy.
+    """
+    if database.dialect.name == "sqlite":
+        with database.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def prepare(database: DatabaseEngine, attempts: int = 5) -> bool:
     """Create the schema and seed an empty corpus; returns whether it seeded.
 

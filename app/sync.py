@@ -114,6 +114,7 @@ class CorpusSync:
         with Session(assistant.database) as session:
             version = store.corpus_version(session)
             assistant.feedback_boosts.catch_up(session)
+        store.checkpoint(assistant.database)
         if version != assistant.corpus_version:
             with self._lock:
                 if version != assistant.corpus_version:

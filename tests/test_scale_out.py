@@ -232,3 +232,42 @@ def test_a_lost_database_costs_the_context_not_the_answer(workers, caplog):
 
     assert asyncio.run(turn()) is None
     assert "conversation context unavailable" in caplog.text
+
+
+def test_sqlite_checkpoints_happen_off_the_event_loop(tmp_path):
+    # A checkpoint syncs to disk; the context writes on the event loop, so it must never
+    # checkpoint itself (that stalled frames behind an fsync), and the sync thread does it.
+    import asyncio
+
+    database = store.connect(f"sqlite:///{tmp_path / 'huashu.db'}")
+    store.prepare(database)
+    context = ConversationContext(database, ttl=3600)
+
+    async def write() -> None:
+        for i in range(50):
+            context.remember(f"c{i}", _turn())
+        context.flush()
+
+    asyncio.run(write())
+    assert context._sqlite().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    with database.connect() as connection:
+        busy, log, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert log > 0 and copied == log  # what the loop wrote is in the log, and a checkpoint copies it
+    asyncio.run(context.close())
+    database.dispose()
+
+
+def test_the_sync_poll_checkpoints(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    calls = []
+    real = store.checkpoint
+    monkeypatch.setattr(store, "checkpoint", lambda database: calls.append(1) or real(database))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'huashu.db'}", cache_dir=tmp_path / "cache", sync_interval_s=0.05
+    )
+    with TestClient(create_app(settings)):
+        assert _wait_for(lambda: len(calls) >= 2)
