@@ -35,8 +35,9 @@ CANDIDATES_PER_INTENT = 16  # at most this many per intent scored with rapidfuzz
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 MAX_FEEDBACK_BOOST = 0.1
 # Names a saved index's layout: bump when ReplyIndex's fields change.
-INDEX_FORMAT = f"2-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}"
+INDEX_FORMAT = f"3-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}"
 _SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
+_SEPARATOR = "\x1f"  # between a reply's triggers; normalization removes control characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,7 @@ class ReplyIndex:
         ids: list[str] = []
         texts: list[str] = []
         folded: list[str] = []
-        triggers: list[str] = []
-        trigger_starts = array("L", [0])
+        triggers: list[str] = []  # each reply's content-only triggers, joined by _SEPARATOR
         self._slots: dict[int, Mapping[str, str | None]] = {}  # only replies that have slots
         self._shops: dict[int, str] = {}  # only shop-specific replies
         # (intent, word) → {position: weight}; a word matters more to a short trigger.
@@ -120,8 +120,7 @@ class ReplyIndex:
             ids.append(reply.id)
             texts.append(reply.text)
             folded.append(analysis.folded_text)
-            triggers.extend(content for _, content in analysis.triggers)
-            trigger_starts.append(len(triggers))
+            triggers.append(_SEPARATOR.join(content for _, content in analysis.triggers))
             if reply.slots:
                 self._slots[position] = reply.slots
             if reply.shop_id is not None:
@@ -132,7 +131,7 @@ class ReplyIndex:
                     postings[intent, word][position] = weight
         self.size = len(ids)
         self._ids, self._texts, self._folded = _Strings(ids), _Strings(texts), _Strings(folded)
-        self._triggers, self._trigger_starts = _Strings(triggers), trigger_starts
+        self._triggers = _Strings(triggers)
         # Fallback candidates: only each intent's first replies are ever read.
         self._by_intent = {intent: tuple(positions[: 2 * CANDIDATES_PER_INTENT])
                            for intent, positions in by_intent.items()}  # fmt: skip
@@ -215,13 +214,14 @@ class ReplyIndex:
     ) -> list[tuple[float, int, Intent]]:
         """(-score, position, intent) per candidate, best first, ties in corpus order."""
         # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
-        flat, starts = self._triggers, self._trigger_starts
         triggers: list[str] = []
         owners: list[int] = []
         for number, (_, _, position) in enumerate(candidates):
-            for index in range(starts[position], starts[position + 1]):
-                triggers.append(flat[index])
-                owners.append(number)
+            joined = self._triggers[position]
+            if joined:
+                own = joined.split(_SEPARATOR)
+                triggers += own
+                owners += [number] * len(own)
         results = process.extract(content, triggers, scorer=fuzz.ratio, processor=None, limit=None)
         # Results come best first; read in reverse, each owner's best trigger is written last.
         similarity = dict(
@@ -244,19 +244,17 @@ class ReplyIndex:
     ) -> None:
         """Adds the best of ``scored`` to ``chosen`` until it holds ``k``, skipping a reply
         already chosen and near-duplicates of one (same script, reworded opener or ending)."""
+        kept = [self._folded[other] for _, other, _ in chosen]
         for negative_score, position, intent in scored:
-            reply_id, folded = self._ids[position], self._folded[position]
-            duplicate = False
-            for _, other, _ in chosen:
-                if reply_id == self._ids[other] or (
-                    fuzz.ratio(folded, self._folded[other], processor=None) >= DUPLICATE_SIMILARITY
-                ):
-                    duplicate = True
-                    break
-            if not duplicate:
-                chosen.append((-negative_score, position, intent))
-                if len(chosen) == k:
-                    return
+            if any(other == position for _, other, _ in chosen):  # the same reply, another intent
+                continue
+            folded = self._folded[position]
+            if any(fuzz.ratio(folded, other, processor=None) >= DUPLICATE_SIMILARITY for other in kept):
+                continue
+            chosen.append((-negative_score, position, intent))
+            kept.append(folded)
+            if len(chosen) == k:
+                return
 
     def _suggestion(
         self, position: int, intent: Intent, score: float, context: Mapping[str, str]
