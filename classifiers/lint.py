@@ -50,7 +50,11 @@ class Linter:
         characters, so "可 能 吧~~~" and "應該是吧" are caught.
         """
         text = content_text(normalized_text(draft))
-        if len(set(text)) > 1 and not self._any_phrase.search(text):
+        if len(set(text)) > 1 and (
+            not self._any_phrase.search(text)
+            # A phrase inside one of its rule's exceptions ("不可以的话"): the rules say clean.
+            or not any(pattern.search(text) for _, pattern in self._phrase_rules)
+        ):
             return LintResult(ok=True, flags=[])
         return self.lint_exactly(draft)
 
