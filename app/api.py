@@ -67,6 +67,7 @@ class Health(BaseModel):
     replies: int | None = None
     corpus_version: int | None = None
     worker: int | None = None  # the answering process, to tell workers apart behind one port
+    corpus_loaded_at: float | None = None  # Unix time this worker started serving that version
 
 
 @probes.get("/healthz", response_model=Health, response_model_exclude_none=True)
@@ -90,6 +91,7 @@ def readyz(assistant: AssistantDep) -> dict:
         "replies": assistant.engine.index.size,
         "corpus_version": assistant.corpus_version,
         "worker": os.getpid(),
+        "corpus_loaded_at": assistant.corpus_loaded_at,
     }
 
 

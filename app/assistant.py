@@ -268,6 +268,7 @@ class Assistant:
     ) -> None:
         self.engine = engine
         self.corpus_version = corpus_version
+        self.corpus_loaded_at = time.time()
         self.database = database
         self.settings = settings
         self.context = ConversationContext(database, settings.context_ttl_s)
@@ -280,7 +281,7 @@ class Assistant:
 
     def replace_engine(self, engine: Engine, corpus_version: int) -> None:
         """Swap in an engine built for a changed corpus; in-flight messages finish on the old one."""
-        self.engine, self.corpus_version = engine, corpus_version
+        self.engine, self.corpus_version, self.corpus_loaded_at = engine, corpus_version, time.time()
 
     def check_length(self, text: str) -> None:
         if len(text) > self.settings.max_text_chars:

@@ -87,6 +87,8 @@ def test_a_new_reply_reaches_the_other_worker(workers):
         "intents": [intent],
         "triggers": [NEW_TRIGGER],
     }
+    before = workers["b"].get("/readyz").json()
+    changed_at = time.time()
     created = workers["a"].post("/v1/replies", json=reply, headers=editor)
     assert created.status_code == 201 and created.json()["version"] == 1
 
@@ -95,10 +97,11 @@ def test_a_new_reply_reaches_the_other_worker(workers):
         return [s["reply_id"] for s in answer["suggestions"]][:1] == ["two-items-gift"]
 
     assert _wait_for(suggested)
-    assert (
-        workers["b"].get("/readyz").json()["corpus_version"]
-        == workers["a"].get("/readyz").json()["corpus_version"]
-    )
+    after = workers["b"].get("/readyz").json()
+    assert after["corpus_version"] == workers["a"].get("/readyz").json()["corpus_version"]
+    # The other worker says when it swapped the new corpus in (what the benchmark times).
+    assert after["corpus_version"] > before["corpus_version"]
+    assert before["corpus_loaded_at"] < changed_at <= after["corpus_loaded_at"] < time.time()
 
     # Stored with its analysis, so no worker runs jieba over it again.
     with Session(workers["database"]) as session:
