@@ -35,7 +35,7 @@ CANDIDATES_PER_INTENT = 16  # at most this many per intent scored with rapidfuzz
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 MAX_FEEDBACK_BOOST = 0.1
 # Names a saved index's layout: bump when ReplyIndex's fields change.
-INDEX_FORMAT = f"3-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}"
+INDEX_FORMAT = f"4-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}"
 _SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
 _SEPARATOR = "\x1f"  # between a reply's triggers; normalization removes control characters
 
@@ -82,9 +82,6 @@ class _Strings:
 
     def __getitem__(self, index: int) -> str:
         return self._text[self._offsets[index] : self._offsets[index + 1]]
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
 
 
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
@@ -136,15 +133,12 @@ class ReplyIndex:
         self._by_intent = {intent: tuple(positions[: 2 * CANDIDATES_PER_INTENT])
                            for intent, positions in by_intent.items()}  # fmt: skip
         total = max(1, self.size)
-        self._idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
+        idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
         # (intent, word) → (the word's idf, its champion positions)
         self._champions: dict[tuple[Intent, str], tuple[float, tuple[int, ...]]] = {}
         for key, best in postings.items():
             ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
-            self._champions[key] = (self._idf[key[1]], tuple(position for position, _ in ordered))
-
-    def reply_id(self, position: int) -> str:
-        return self._ids[position]
+            self._champions[key] = (idf[key[1]], tuple(position for position, _ in ordered))
 
     def save(self, path: Path) -> None:
         """Write the index for ``load``: a worker starting on an unchanged corpus reads this
