@@ -301,13 +301,20 @@ class Assistant:
             raise ApiError(422, "empty_text", "text is empty once emoji, punctuation and spaces are removed")
         return analysis
 
-    async def previous_scores(self, conversation_id: str | None) -> list[float] | None:
-        return await self.context.previous(conversation_id) if conversation_id else None
+    async def _classify(
+        self, engine: Engine, analysis: Analysis, conversation_id: str | None
+    ) -> Classification:
+        scores = engine.model.scores(analysis.tokens, analysis.content)
+        previous = None
+        # Only an unclear follow-up reads the conversation's context: most messages never
+        # touch the database.
+        if conversation_id and engine.model.leans_on_context(analysis.tokens, scores):
+            previous = await self.context.previous(conversation_id)
+        return engine.model.decide(analysis.tokens, scores, previous)
 
     async def classify(self, text: str, conversation_id: str | None = None) -> Classification:
-        analysis = self.analyze(text)
-        previous = await self.previous_scores(conversation_id)
-        return self.engine.model.classify(analysis.tokens, analysis.content, previous)
+        engine = self.engine
+        return await self._classify(engine, self.analyze(text), conversation_id)
 
     async def suggest(
         self,
@@ -318,14 +325,15 @@ class Assistant:
         shop_id: str | None = None,
         k: int = 3,
     ) -> tuple[Classification, list[Suggestion]]:
+        engine = self.engine  # one engine for the whole message, even if a rebuild lands meanwhile
         analysis = self.analyze(text)
-        previous = await self.previous_scores(conversation_id)
-        classification, suggestions = self.engine.suggest(
+        classification = await self._classify(engine, analysis, conversation_id)
+        suggestions = engine.rank(
+            classification,
             analysis,
             k=min(k, self.settings.max_suggestions),
             context=context,
             shop_id=shop_id,
-            previous=previous,
             boosts=self.feedback_boosts.boosts,
         )
         if conversation_id:

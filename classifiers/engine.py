@@ -130,10 +130,23 @@ class Engine:
     ) -> tuple[Classification, list[Suggestion]]:
         analysis = text if isinstance(text, Analysis) else self.analyze(text)
         classification = self.model.classify(analysis.tokens, analysis.content, previous)
-        suggestions = self.index.rank(
+        return classification, self.rank(
+            classification, analysis, k=k, context=context, shop_id=shop_id, boosts=boosts
+        )
+
+    def rank(
+        self,
+        classification: Classification,
+        analysis: Analysis,
+        *,
+        k: int = 3,
+        context: Mapping[str, str] | None = None,
+        shop_id: str | None = None,
+        boosts: Mapping[tuple[str, str], float] | None = None,
+    ) -> list[Suggestion]:
+        return self.index.rank(
             classification, analysis.content, k=k, context=context, shop_id=shop_id, boosts=boosts
         )
-        return classification, suggestions
 
     def lint(self, draft: str) -> LintResult:
         return self.linter.lint(draft)

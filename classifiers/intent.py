@@ -113,13 +113,23 @@ class IntentModel:
         content: str,
         previous: Sequence[float] | None = None,
     ) -> Classification:
-        """Classify one message; ``previous`` holds the prior buyer message's scores.
+        """Classify one message; ``previous`` holds the prior buyer message's scores."""
+        return self.decide(tokens, self.scores(tokens, content), previous)
 
-        A short follow-up question that is not confident on its own borrows part of the
-        previous message's scores, so "还能再少点吗" after bargaining stays bargaining.
+    def leans_on_context(self, tokens: Sequence[str], scores: Sequence[float]) -> bool:
+        """Whether the previous message's scores would count: a short follow-up question
+        that is not confident on its own. Callers fetch the context only then."""
+        return max(scores) < self.threshold and not _FOLLOW_UP_WORDS.isdisjoint(tokens)
+
+    def decide(
+        self, tokens: list[str], scores: Sequence[float], previous: Sequence[float] | None = None
+    ) -> Classification:
+        """The classification for ``scores`` (see ``scores``).
+
+        A follow-up that leans on context borrows part of the previous message's scores, so
+        "还能再少点吗" after bargaining stays bargaining.
         """
-        scores = self.scores(tokens, content)
-        if previous and max(scores) < self.threshold and _FOLLOW_UP_WORDS.intersection(tokens):
+        if previous and self.leans_on_context(tokens, scores):
             scores = [min(1.0, s + self.context_weight * p) for s, p in zip(scores, previous)]
         ranked = sorted(zip(SCORED_INTENTS, scores), key=lambda pair: -pair[1])
         top_intent, top_score = ranked[0]

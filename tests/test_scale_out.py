@@ -274,3 +274,25 @@ def test_the_sync_poll_checkpoints(tmp_path, monkeypatch):
     )
     with TestClient(create_app(settings)):
         assert _wait_for(lambda: len(calls) >= 2)
+
+
+def test_only_unclear_follow_ups_read_the_context(workers, monkeypatch):
+    # A message clear on its own never needs the previous one, so it skips the database read.
+    reads = []
+    real = ConversationContext.previous
+
+    async def counting(self, conversation_id):
+        reads.append(conversation_id)
+        return await real(self, conversation_id)
+
+    monkeypatch.setattr(ConversationContext, "previous", counting)
+    agent = bearer(workers["keys"]["agent"])
+    clear = workers["a"].post(
+        "/v1/suggest", json={"text": "能便宜点吗", "conversation_id": "r1"}, headers=agent
+    )
+    assert clear.json()["intent"] == "bargaining" and reads == []
+    time.sleep(3 * ConversationContext.FLUSH_S)
+    follow_up = workers["b"].post(
+        "/v1/suggest", json={"text": "那多少呢", "conversation_id": "r1"}, headers=agent
+    )
+    assert follow_up.json()["intent"] == "bargaining" and reads == ["r1"]
