@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, event, func, inspect, make_url, text, update
+from sqlalchemy import JSON, Column, event, func, inspect, make_url, or_, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from classifiers import LintRule, Reply
 from classifiers.corpus import load_lint_rules, load_replies, reply_from_dict, rule_from_dict
@@ -379,22 +379,38 @@ def add_feedback(
     session.commit()
 
 
-def feedback_counts_since(
-    session: Session, *, after_id: int
-) -> tuple[dict[tuple[str, str], dict[str, int]], int]:
-    """Counts of the feedback events after ``after_id``, and the last event id seen."""
-    last_id = session.exec(select(func.max(FeedbackEvent.id))).one() or 0
-    if last_id <= after_id:
-        return {}, after_id
+def feedback_counts_through(session: Session, *, last_id: int) -> dict[tuple[str, str], dict[str, int]]:
+    """Counts of all feedback events up to ``last_id``, grouped in the database."""
     statement = (
         select(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action, func.count())
-        .where(FeedbackEvent.id > after_id, FeedbackEvent.id <= last_id)
+        .where(FeedbackEvent.id <= last_id)
         .group_by(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
     )
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for reply_id, intent, action, count in session.exec(statement).all():
         counts.setdefault((reply_id, intent), {})[action] = count
-    return counts, last_id
+    return counts
+
+
+def last_feedback_id(session: Session) -> int:
+    return session.exec(select(func.max(FeedbackEvent.id))).one() or 0
+
+
+def feedback_events(
+    session: Session, *, after_id: int, also: Iterable[int] = ()
+) -> list[tuple[int, str, str, str]]:
+    """(id, reply_id, intent, action) of the events after ``after_id`` and of the ids in
+    ``also``, in id order."""
+    condition = FeedbackEvent.id > after_id
+    also = list(also)
+    if also:
+        condition = or_(condition, col(FeedbackEvent.id).in_(also))
+    statement = (
+        select(FeedbackEvent.id, FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
+        .where(condition)
+        .order_by(FeedbackEvent.id)
+    )
+    return list(session.exec(statement).all())
 
 
 _conversation = ConversationRow.__table__

@@ -150,7 +150,7 @@ def test_feedback_is_stored_and_lifts_the_reply(client, agent, settings):
     assert after.index(lifted) <= 2
     database = store.connect(settings.database_url)
     with Session(database) as session:
-        counts, _ = store.feedback_counts_since(session, after_id=0)
+        counts = store.feedback_counts_through(session, last_id=store.last_feedback_id(session))
     database.dispose()
     assert counts[(third["reply_id"], third["intent"])]["used"] >= 30
 

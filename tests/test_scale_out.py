@@ -296,3 +296,46 @@ def test_only_unclear_follow_ups_read_the_context(workers, monkeypatch):
         "/v1/suggest", json={"text": "那多少呢", "conversation_id": "r1"}, headers=agent
     )
     assert follow_up.json()["intent"] == "bargaining" and reads == ["r1"]
+
+
+def test_feedback_committed_out_of_id_order_is_still_counted(workers, monkeypatch):
+    """On PostgreSQL an event's id is taken at insert and seen at commit: a later id can be
+    seen first. The earlier one must still be counted when it lands; an id that never
+    lands (a rolled-back insert) is given up after GAP_TTL_S."""
+    from app.assistant import FeedbackBoosts
+
+    database = workers["database"]
+    reply_id = "bargaining-001"
+
+    def event(action: str) -> store.FeedbackEvent:
+        return store.FeedbackEvent(reply_id=reply_id, intent="bargaining", action=action)
+
+    boosts = FeedbackBoosts()
+    with Session(database) as session:
+        boosts.catch_up(session)
+    before = boosts._counts.get((reply_id, "bargaining"), {}).get("used", 0)
+    concurrent = workers["database"].dialect.name == "postgresql"  # SQLite has one writer at a time
+    with Session(database) as slow, Session(database) as fast, Session(database) as rolled_back:
+        slow.add(event("used"))
+        if concurrent:
+            slow.flush()  # takes its id, not yet committed
+            rolled_back.add(event("used"))
+            rolled_back.flush()
+        else:
+            slow.commit()
+        fast.add(event("used"))
+        fast.commit()
+        with Session(database) as session:
+            boosts.catch_up(session)
+        if concurrent:
+            assert len(boosts._gaps) == 2  # the slow commit and the insert about to roll back
+            slow.commit()
+            rolled_back.rollback()
+    with Session(database) as session:
+        boosts.catch_up(session)
+    assert boosts._counts[(reply_id, "bargaining")]["used"] == before + 2
+    assert boosts.boosts[(reply_id, "bargaining")] > 0
+    monkeypatch.setattr(FeedbackBoosts, "GAP_TTL_S", 0.0)
+    with Session(database) as session:
+        boosts.catch_up(session)
+    assert boosts._gaps == {}
