@@ -1,8 +1,8 @@
-"""REST routes for script editors: the corpus of approved replies.
+"""REST routes for script editors: the approved replies and the banned-phrasing rules.
 
-Every change is checked (an approved reply must pass the linter), stored with its
-analysis, counted in the corpus version and audited; this worker applies it before
-answering, the others within their next sync poll.
+Every change is checked (an approved reply must pass the linter; a blocking rule must not
+block an approved reply), stored, counted in the corpus version and audited; this worker
+applies it before answering, the others within their next sync poll.
 """
 
 from __future__ import annotations
@@ -18,13 +18,28 @@ from app import store
 from app.api import AssistantDep, require
 from app.auth import Principal, Role
 from app.errors import ERROR_RESPONSES, ApiError
-from app.schemas import ReplyCreate, ReplyIn, ReplyOut, ReplyStatus, ReplyUpdate
-from classifiers import Reply
+from app.schemas import (
+    LintRuleCreate,
+    LintRuleIn,
+    LintRuleOut,
+    LintRuleUpdate,
+    ReplyCreate,
+    ReplyIn,
+    ReplyOut,
+    ReplyStatus,
+    ReplyUpdate,
+)
+from classifiers import LintRule, Reply
 from classifiers.engine import analyzer_version
+from classifiers.lint import Linter, rule_problems
+from classifiers.types import Severity
 
 EditorDep = Annotated[Principal, Depends(require(Role.EDITOR))]
 
 router = APIRouter(prefix="/v1/replies", tags=["editors"], responses=ERROR_RESPONSES)
+rules_router = APIRouter(prefix="/v1/lint-rules", tags=["editors"], responses=ERROR_RESPONSES)
+# At most this many reply ids are named when a rule would block approved replies.
+NAMED_REPLIES = 20
 
 
 def _out(row: store.ReplyRow) -> dict:
@@ -157,3 +172,149 @@ async def retire_reply(
     with Session(assistant.database) as session:
         current = ReplyIn.model_validate({**_out(_find(session, reply_id)), "status": "retired"})
     return await _save(reply_id, current, version, request, editor)
+
+
+def _rule_out(row: store.LintRuleRow) -> dict:
+    return {
+        "id": row.id,
+        "version": row.version,
+        "enabled": row.enabled,
+        "category": row.category,
+        "severity": row.severity,
+        "suggestion": row.suggestion,
+        "kind": row.kind,
+        "phrases": row.phrases,
+        "not_before": row.not_before,
+        "not_after": row.not_after,
+    }
+
+
+def _rule(rule_id: str, body: LintRuleIn, session: Session) -> LintRule:
+    """The rule, refused (422) if it cannot match or would block an approved reply."""
+    rule = LintRule(
+        id=rule_id,
+        category=body.category,
+        severity=Severity(body.severity),
+        suggestion=body.suggestion,
+        phrases=tuple(body.phrases),
+        not_before=tuple(body.not_before),
+        not_after=tuple(body.not_after),
+        kind=body.kind,
+    )
+    problems = rule_problems(rule)
+    if problems:
+        raise ApiError(422, "invalid_rule", "the rule cannot be used as written", problems)
+    if body.enabled and rule.severity is Severity.BLOCK:
+        # Agents send approved replies as they are: a rule must not block one of them.
+        linter = Linter([rule])
+        blocked = [
+            reply_id for reply_id, text in store.approved_reply_texts(session) if not linter.lint(text).ok
+        ]
+        if blocked:
+            raise ApiError(
+                422,
+                "rule_blocks_approved_replies",
+                f"this rule would block {len(blocked)} approved replies; reword them first, or make it warn",
+                {"count": len(blocked), "replies": blocked[:NAMED_REPLIES]},
+            )
+    return rule
+
+
+def _find_rule(session: Session, rule_id: str) -> store.LintRuleRow:
+    row = store.lint_rule_row(session, rule_id=rule_id)
+    if row is None:
+        raise ApiError(404, "unknown_rule", f"no lint rule with id {rule_id!r}")
+    return row
+
+
+@rules_router.get("", response_model=list[LintRuleOut])
+def list_rules(
+    assistant: AssistantDep,
+    _: EditorDep,
+    enabled: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict]:
+    """Lint rules in id order, enabled or not unless ``enabled`` is given."""
+    with Session(assistant.database) as session:
+        rows = store.list_lint_rule_rows(session, enabled=enabled, limit=limit, offset=offset)
+        return [_rule_out(row) for row in rows]
+
+
+@rules_router.get("/{rule_id}", response_model=LintRuleOut)
+def get_rule(rule_id: str, assistant: AssistantDep, _: EditorDep) -> dict:
+    with Session(assistant.database) as session:
+        return _rule_out(_find_rule(session, rule_id))
+
+
+@rules_router.post(
+    "", response_model=LintRuleOut, status_code=201, responses={409: {"description": "Id taken"}}
+)
+async def create_rule(
+    body: LintRuleCreate, request: Request, assistant: AssistantDep, editor: EditorDep
+) -> dict:
+    """Add a banned-phrasing rule; every worker's linter applies it within a second."""
+
+    def write() -> dict | None:
+        with Session(assistant.database) as session:
+            rule = _rule(body.id, body, session)
+            row = store.create_lint_rule(session, rule=rule, enabled=body.enabled, actor=editor.name)
+            return None if row is None else _rule_out(row)
+
+    created = await run_in_threadpool(write)
+    if created is None:
+        raise ApiError(409, "rule_exists", f"a lint rule with id {body.id!r} exists; edit it instead")
+    await request.app.state.sync.refresh_now()
+    return created
+
+
+async def _save_rule(
+    rule_id: str, body: LintRuleIn, version: int, request: Request, editor: Principal
+) -> dict:
+    assistant = request.app.state.assistant
+
+    def write() -> dict:
+        with Session(assistant.database) as session:
+            current = _find_rule(session, rule_id)
+            if current.version != version:
+                raise _stale_rule(current, version)
+            rule = _rule(rule_id, body, session)
+            row = store.update_lint_rule(
+                session, rule=rule, enabled=body.enabled, expected_version=version, actor=editor.name
+            )
+            if row is None:  # another editor saved this version meanwhile
+                raise _stale_rule(_find_rule(session, rule_id), version)
+            return _rule_out(row)
+
+    saved = await run_in_threadpool(write)
+    await request.app.state.sync.refresh_now()
+    return saved
+
+
+def _stale_rule(current: store.LintRuleRow, version: int) -> ApiError:
+    return ApiError(
+        409,
+        "stale_edit",
+        f"lint rule {current.id!r} is at version {current.version}, not {version}; reload and edit again",
+        {"current": _rule_out(current)},
+    )
+
+
+@rules_router.put("/{rule_id}", response_model=LintRuleOut, responses={409: {"description": "Stale edit"}})
+async def update_rule(rule_id: str, body: LintRuleUpdate, request: Request, editor: EditorDep) -> dict:
+    """Replace a rule. ``version`` must be the one you edited, or the edit is refused (409)."""
+    return await _save_rule(rule_id, body, body.version, request, editor)
+
+
+@rules_router.delete("/{rule_id}", response_model=LintRuleOut, responses={409: {"description": "Stale edit"}})
+async def disable_rule(
+    rule_id: str,
+    version: Annotated[int, Query(ge=1)],
+    request: Request,
+    assistant: AssistantDep,
+    editor: EditorDep,
+) -> dict:
+    """Disable a rule: it stays in the database and the audit log, but no longer flags drafts."""
+    with Session(assistant.database) as session:
+        current = LintRuleIn.model_validate({**_rule_out(_find_rule(session, rule_id)), "enabled": False})
+    return await _save_rule(rule_id, current, version, request, editor)

@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.probes)
     app.include_router(api.v1)
     app.include_router(corpus_api.router)
+    app.include_router(corpus_api.rules_router)
     app.include_router(ws.router)
     if settings.cors_origins:
         app.add_middleware(

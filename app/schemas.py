@@ -140,3 +140,38 @@ class ReplyUpdate(ReplyIn):
 class ReplyOut(ReplyIn):
     id: str
     version: int
+
+
+_Phrase = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class LintRuleIn(BaseModel):
+    """A banned-phrasing rule as an editor writes it (see ``scripts_corpus/lint_rules.yaml``).
+
+    Phrases match ignoring spaces, punctuation, emoji, width and Traditional characters;
+    ``not_before`` / ``not_after`` are what, right before / after a phrase, make it ordinary
+    wording (第一 in 第一次). A ``single_character`` rule has no phrases: it flags a draft
+    that is one character, repeated or not.
+    """
+
+    category: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
+    severity: Literal["block", "warn"]
+    suggestion: str = Field(min_length=1, max_length=500, description="the better wording shown with a flag")
+    kind: Literal["phrase", "single_character"] = "phrase"
+    phrases: list[_Phrase] = Field(default_factory=list, max_length=200)
+    not_before: list[_Phrase] = Field(default_factory=list, max_length=50)
+    not_after: list[_Phrase] = Field(default_factory=list, max_length=50)
+    enabled: bool = True
+
+
+class LintRuleCreate(LintRuleIn):
+    id: str = Field(min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+
+
+class LintRuleUpdate(LintRuleIn):
+    version: int = Field(ge=1, description="the version you edited; a newer one on the server → 409")
+
+
+class LintRuleOut(LintRuleIn):
+    id: str
+    version: int

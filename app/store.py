@@ -46,11 +46,13 @@ class ReplyRow(SQLModel, table=True):
 
 
 class CorpusState(SQLModel, table=True):
-    """One row: a counter bumped by every corpus change, polled by every worker."""
+    """One row: a counter bumped by every corpus change, polled by every worker, and one
+    bumped only when replies change, which names the saved reply index."""
 
     __tablename__ = "corpus_state"
     id: int = Field(default=1, primary_key=True)
     version: int = 0
+    replies_version: int = 0
 
 
 class ConversationRow(SQLModel, table=True):
@@ -182,12 +184,17 @@ def temporary_database(server_url: str, prefix: str) -> Iterator[str]:
 
 def create_schema(database: DatabaseEngine) -> None:
     SQLModel.metadata.create_all(database)
-    # Databases made before the analysis columns existed get them added.
-    existing = {column["name"] for column in inspect(database).get_columns("reply")}
+    # Databases made before these columns existed get them added.
+    added = {
+        "reply": (("analysis", "JSON"), ("analyzer", "VARCHAR(32)")),
+        "corpus_state": (("replies_version", "INTEGER NOT NULL DEFAULT 0"),),
+    }
     with database.begin() as connection:
-        for name, sql_type in (("analysis", "JSON"), ("analyzer", "VARCHAR(32)")):
-            if name not in existing:
-                connection.execute(text(f"ALTER TABLE reply ADD COLUMN {name} {sql_type}"))
+        for table, columns in added.items():
+            existing = {column["name"] for column in inspect(connection).get_columns(table)}
+            for name, sql_type in columns:
+                if name not in existing:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
 
 
 def seed_corpus(
@@ -210,31 +217,23 @@ def seed_corpus(
         )
     if not session.exec(select(func.count()).select_from(LintRuleRow)).one():
         for rule in load_lint_rules() if rules is None else rules:
-            session.add(
-                LintRuleRow(
-                    id=rule.id,
-                    category=rule.category,
-                    severity=str(rule.severity),
-                    suggestion=rule.suggestion,
-                    kind=rule.kind,
-                    phrases=list(rule.phrases),
-                    not_before=list(rule.not_before),
-                    not_after=list(rule.not_after),
-                )
-            )
+            session.add(LintRuleRow(id=rule.id, **_rule_values(rule, enabled=True)))
     session.add(AuditLog(actor="system", action="seed_corpus", target="reply,lint_rule"))
-    bump_corpus_version(session)
+    bump_corpus_version(session, replies_changed=True)
     session.commit()
     return True
 
 
-def bump_corpus_version(session: Session) -> None:
+def bump_corpus_version(session: Session, *, replies_changed: bool) -> None:
     """Count one more corpus change, in the caller's transaction."""
+    step = int(replies_changed)
     updated = session.exec(
-        update(CorpusState).where(CorpusState.id == 1).values(version=CorpusState.version + 1)
+        update(CorpusState)
+        .where(CorpusState.id == 1)
+        .values(version=CorpusState.version + 1, replies_version=CorpusState.replies_version + step)
     )
     if not updated.rowcount:
-        session.add(CorpusState(id=1, version=1))
+        session.add(CorpusState(id=1, version=1, replies_version=step))
         session.flush()
 
 
@@ -243,15 +242,17 @@ def corpus_version(session: Session) -> int:
     return session.exec(select(CorpusState.version).where(CorpusState.id == 1)).first() or 0
 
 
-def corpus_fingerprint(session: Session) -> tuple:
-    """What identifies the approved replies' current content, in one aggregate query: the
-    corpus version, and the count, version sum and last update of approved replies (a
-    restored backup or a re-created database differs in these even at the same version)."""
+def corpus_fingerprint(session: Session) -> tuple[int, tuple]:
+    """The corpus version, and what identifies the approved replies' current content: the
+    replies' own version counter and the count, version sum and last update of approved
+    replies (a restored backup or a re-created database differs in these even at the same
+    counter). A lint-rule change moves the first, not the second."""
     approved = select(
         func.count(), func.coalesce(func.sum(ReplyRow.version), 0), func.max(ReplyRow.updated_at)
     ).where(ReplyRow.status == "approved")
     count, versions, last = session.exec(approved).one()
-    return (corpus_version(session), count, int(versions), str(last))
+    state = session.exec(select(CorpusState.version, CorpusState.replies_version)).first() or (0, 0)
+    return state[0], (state[1], count, int(versions), str(last))
 
 
 @dataclass(frozen=True)
@@ -461,7 +462,7 @@ def create_reply(
     session.add(ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)))
     session.add(AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}))
     try:
-        bump_corpus_version(session)
+        bump_corpus_version(session, replies_changed=True)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -501,6 +502,78 @@ def update_reply(
             detail={"status": status, "from": expected_version},
         )
     )
-    bump_corpus_version(session)
+    bump_corpus_version(session, replies_changed=True)
     session.commit()
     return session.get(ReplyRow, reply.id)  # the commit expired the old copy: this reads the new one
+
+
+def lint_rule_row(session: Session, *, rule_id: str) -> LintRuleRow | None:
+    return session.get(LintRuleRow, rule_id)
+
+
+def list_lint_rule_rows(
+    session: Session, *, enabled: bool | None, limit: int, offset: int
+) -> list[LintRuleRow]:
+    statement = select(LintRuleRow).order_by(LintRuleRow.id).offset(offset).limit(limit)
+    if enabled is not None:
+        statement = statement.where(LintRuleRow.enabled == enabled)
+    return list(session.exec(statement).all())
+
+
+def _rule_values(rule: LintRule, enabled: bool) -> dict[str, Any]:
+    return {
+        "category": rule.category,
+        "severity": str(rule.severity),
+        "suggestion": rule.suggestion,
+        "kind": rule.kind,
+        "phrases": list(rule.phrases),
+        "not_before": list(rule.not_before),
+        "not_after": list(rule.not_after),
+        "enabled": enabled,
+        "updated_at": _now(),
+    }
+
+
+def create_lint_rule(session: Session, *, rule: LintRule, enabled: bool, actor: str) -> LintRuleRow | None:
+    """The new row, or None when a rule with that id exists (disabled ones included)."""
+    session.add(LintRuleRow(id=rule.id, version=1, **_rule_values(rule, enabled)))
+    session.add(AuditLog(actor=actor, action="create_lint_rule", target=rule.id, detail={"enabled": enabled}))
+    try:
+        bump_corpus_version(session, replies_changed=False)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return session.get(LintRuleRow, rule.id)
+
+
+def update_lint_rule(
+    session: Session, *, rule: LintRule, enabled: bool, expected_version: int, actor: str
+) -> LintRuleRow | None:
+    """The updated row, or None when the row is missing or no longer at ``expected_version``
+    (checked in the UPDATE itself, as for replies)."""
+    statement = (
+        update(LintRuleRow)
+        .where(LintRuleRow.id == rule.id, LintRuleRow.version == expected_version)
+        .values(version=LintRuleRow.version + 1, **_rule_values(rule, enabled))
+    )
+    if not session.exec(statement).rowcount:
+        session.rollback()
+        return None
+    session.add(
+        AuditLog(
+            actor=actor,
+            action="update_lint_rule",
+            target=rule.id,
+            detail={"enabled": enabled, "from": expected_version},
+        )
+    )
+    bump_corpus_version(session, replies_changed=False)
+    session.commit()
+    return session.get(LintRuleRow, rule.id)
+
+
+def approved_reply_texts(session: Session) -> Iterator[tuple[str, str]]:
+    """(id, text) of every approved reply, streamed."""
+    statement = select(ReplyRow.id, ReplyRow.text).where(ReplyRow.status == "approved").order_by(ReplyRow.id)
+    yield from session.exec(statement.execution_options(yield_per=1000))

@@ -45,14 +45,15 @@ def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tup
     """
     analyzer = analyzer_version()
     with Session(database) as session:
-        fingerprint = store.corpus_fingerprint(session)
+        current_version, replies = store.corpus_fingerprint(session)
         rules = store.enabled_lint_rules(session)
-    # One file per database (hashed address), named by what the index was built from.
+    # One file per database (hashed address), named by what the index was built from: a
+    # lint-rule change finds the file it left, and rebuilds only the (small) linter.
     prefix = "index-" + _digest(database.url.render_as_string(hide_password=True))
-    path = cache_dir / f"{prefix}-{_digest((fingerprint, analyzer, INDEX_FORMAT))}.pickle"
+    path = cache_dir / f"{prefix}-{_digest((replies, analyzer, INDEX_FORMAT))}.pickle"
     index = ReplyIndex.load(path)
     if index is not None:
-        return base.with_corpus(replies=(), rules=rules, index=index), fingerprint[0]
+        return base.with_corpus(replies=(), rules=rules, index=index), current_version
     with Session(database) as session:
         corpus = store.load_corpus(session, analyzer=analyzer)
     missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
@@ -65,7 +66,7 @@ def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tup
             store.save_analyses(session, missing, analyzer=analyzer)
     version = corpus.version
     del corpus, missing
-    if version == fingerprint[0]:  # else it changed in between: the name would lie
+    if version == current_version:  # else it changed in between: the name would lie
         cache_dir.mkdir(parents=True, exist_ok=True)
         for older in cache_dir.glob(f"{prefix}-*.pickle"):
             older.unlink(missing_ok=True)

@@ -26,6 +26,19 @@ def _compile(rule: LintRule) -> re.Pattern[str]:
     return re.compile(behind + "(?:" + "|".join(map(re.escape, phrases)) + ")" + ahead)
 
 
+def rule_problems(rule: LintRule) -> list[str]:
+    """Why ``rule`` cannot work, or nothing. Checked before an editor's rule is stored:
+    one broken rule would keep every worker's linter from building."""
+    if rule.kind == SINGLE_CHARACTER:
+        return ["a single_character rule has no phrases"] if rule.phrases else []
+    problems = [] if rule.phrases else ["a phrase rule needs at least one phrase"]
+    for field in ("phrases", "not_before", "not_after"):
+        empty = [p for p in getattr(rule, field) if not _fold(p)]
+        if empty:
+            problems.append(f"{field} {empty}: nothing is left to match once punctuation and emoji go")
+    return problems
+
+
 class Linter:
     """Compiles the rules once; ``lint`` then scans one draft."""
 

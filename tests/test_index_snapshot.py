@@ -5,14 +5,16 @@ import dataclasses
 import pickle
 
 import pytest
+import sqlalchemy
 from sqlmodel import Session
 
 from app import store
 from app.sync import build_engine
-from classifiers import Engine
+from classifiers import Engine, LintRule
 from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
 from classifiers.rank import ReplyIndex
+from classifiers.types import Severity
 
 TEXTS = ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗")
 
@@ -75,6 +77,22 @@ def test_a_corpus_change_rebuilds_and_replaces_the_file(database, base, tmp_path
     assert "亲，退款进度我帮您查一下哦" in texts
 
 
+def test_a_lint_rule_change_keeps_the_saved_index(database, base, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    _, version = build_engine(database, base, cache)
+    saved = _snapshots(cache)
+    rule = LintRule(
+        id="deflecting", category="deflecting", severity=Severity.BLOCK,
+        suggestion="亲，我来帮您跟进处理哦", phrases=("不归我们管",),
+    )  # fmt: skip
+    with Session(database) as session:
+        assert store.create_lint_rule(session, rule=rule, enabled=True, actor="editor")
+    _refuse_rows(monkeypatch)
+    engine, new_version = build_engine(database, base, cache)
+    assert new_version == version + 1 and _snapshots(cache) == saved
+    assert [flag.rule_id for flag in engine.lint("这个不归我们管").flags] == ["deflecting"]
+
+
 class _Payload:
     def __reduce__(self):
         return (print, ("this must never run",))
@@ -91,3 +109,20 @@ def test_damaged_or_foreign_files_are_not_trusted(database, base, tmp_path, cont
     assert engine.index.size == len(load_replies())
     assert ReplyIndex.load(path) is not None
     assert "this must never run" not in capsys.readouterr().out
+
+
+def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    database = store.connect(url)
+    store.prepare(database)
+    with database.begin() as connection:  # what an older release left behind
+        connection.execute(sqlalchemy.text("ALTER TABLE corpus_state DROP COLUMN replies_version"))
+        connection.execute(sqlalchemy.text("ALTER TABLE reply DROP COLUMN analysis"))
+    assert store.prepare(database) is False  # upgraded in place, not seeded again
+    with Session(database) as session:
+        version, (replies_version, count, _, _) = store.corpus_fingerprint(session)
+        assert version == 1 and replies_version == 0 and count == len(load_replies())
+        store.bump_corpus_version(session, replies_changed=True)
+        session.commit()
+        assert store.corpus_fingerprint(session)[1][0] == 1
+    database.dispose()

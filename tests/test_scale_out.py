@@ -143,6 +143,13 @@ def test_stale_edit_is_refused_and_nothing_is_lost(workers):
 
 
 OK = "好的亲"
+RULE = {
+    "category": "deflecting",
+    "severity": "block",
+    "suggestion": "亲，这个问题我来帮您跟进处理，请放心哦～",
+    "phrases": ["不归我们管", "不关我们的事"],
+}
+DEFLECTING = "快递慢这个不归我们管哦"
 BAD_EDITS = [
     ("post", "/v1/replies", {"id": "x", "text": "可能吧", "intents": ["refund"]}, 422, "reply_fails_lint"),
     ("post", "/v1/replies", {"id": "refund-progress", "text": OK, "intents": ["other"]}, 409, "reply_exists"),
@@ -152,6 +159,17 @@ BAD_EDITS = [
     ("put", "/v1/replies/refund-progress", {"text": OK, "intents": ["refund"]}, 422, "invalid_request"),
     ("delete", "/v1/replies/refund-progress?version=99", None, 409, "stale_edit"),
     ("get", "/v1/replies/nope", None, 404, "unknown_reply"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "r1", "phrases": ["！！", "😀"]}, 422, "invalid_rule"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "r2", "kind": "single_character"}, 422, "invalid_rule"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "r3", "phrases": []}, 422, "invalid_rule"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "r4", "phrases": ["亲"]}, 422, "rule_blocks_approved_replies"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "uncertain-guess"}, 409, "rule_exists"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "r5", "severity": "fatal"}, 422, "invalid_request"),
+    ("post", "/v1/lint-rules", {**RULE, "id": "bad id!"}, 422, "invalid_request"),
+    ("put", "/v1/lint-rules/nope", {**RULE, "version": 1}, 404, "unknown_rule"),
+    ("put", "/v1/lint-rules/uncertain-guess", RULE, 422, "invalid_request"),
+    ("delete", "/v1/lint-rules/uncertain-guess?version=99", None, 409, "stale_edit"),
+    ("get", "/v1/lint-rules/nope", None, 404, "unknown_rule"),
 ]  # fmt: skip
 
 
@@ -169,6 +187,49 @@ def test_agents_may_not_edit(workers):
     body = {"id": "z", "text": OK, "intents": ["other"]}
     assert workers["a"].post("/v1/replies", json=body, headers=agent).status_code == 403
     assert workers["a"].get("/v1/replies", headers=agent).status_code == 403
+    assert workers["a"].post("/v1/lint-rules", json={**RULE, "id": "z"}, headers=agent).status_code == 403
+    assert workers["a"].get("/v1/lint-rules", headers=agent).status_code == 403
+
+
+def test_a_new_lint_rule_reaches_the_other_worker(workers):
+    editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
+
+    def flags(worker: str, draft: str = DEFLECTING) -> list[str]:
+        answer = workers[worker].post("/v1/lint", json={"text": draft}, headers=agent).json()
+        return [flag["rule_id"] for flag in answer["flags"]]
+
+    assert flags("b") == []
+    created = workers["a"].post("/v1/lint-rules", json={**RULE, "id": "deflecting"}, headers=editor)
+    assert created.status_code == 201, created.text
+    assert created.json()["version"] == 1 and created.json()["enabled"] is True
+    assert flags("a") == ["deflecting"]  # the editor's own worker applies it before answering
+    assert _wait_for(lambda: flags("b") == ["deflecting"])
+    # Matched like every rule: spaces, punctuation and Traditional characters hide nothing.
+    assert flags("b", "這個 不關我們的事！") == ["deflecting"]
+    answer = workers["b"].post("/v1/lint", json={"text": DEFLECTING}, headers=agent).json()
+    assert answer["ok"] is False and answer["flags"][0]["suggestion"] == RULE["suggestion"]
+
+    # Softened to a warning by one editor; a second editor's edit of the old version is refused.
+    softened = workers["b"].put(
+        "/v1/lint-rules/deflecting", json={**RULE, "severity": "warn", "version": 1}, headers=editor
+    )
+    assert softened.status_code == 200 and softened.json()["version"] == 2
+    stale = workers["a"].put("/v1/lint-rules/deflecting", json={**RULE, "version": 1}, headers=editor)
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_edit"
+    assert stale.json()["error"]["detail"]["current"]["severity"] == "warn"
+    assert _wait_for(
+        lambda: workers["a"].post("/v1/lint", json={"text": DEFLECTING}, headers=agent).json()["ok"]
+    )
+
+    # Disabled: kept in the database, no longer flags anything on either worker.
+    disabled = workers["a"].delete("/v1/lint-rules/deflecting?version=2", headers=editor)
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert _wait_for(lambda: flags("b") == [])
+    listed = workers["b"].get("/v1/lint-rules?enabled=false", headers=editor).json()
+    assert [rule["id"] for rule in listed] == ["deflecting"]
+    with Session(workers["database"]) as session:
+        audit = session.exec(select(store.AuditLog).where(store.AuditLog.target == "deflecting")).all()
+    assert [entry.action for entry in audit] == ["create_lint_rule", "update_lint_rule", "update_lint_rule"]
 
 
 def test_every_stored_reply_has_a_current_analysis(workers):
