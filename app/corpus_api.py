@@ -8,7 +8,7 @@ applies it before answering, the others within their next sync poll.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,7 @@ from app.schemas import (
     ReplyUpdate,
 )
 from classifiers import LintRule, Reply
+from classifiers.corpus import rule_from_dict
 from classifiers.engine import analyzer_version
 from classifiers.lint import Linter, rule_problems
 from classifiers.types import Severity
@@ -78,9 +79,24 @@ def _reply(reply_id: str, body: ReplyIn, assistant) -> Reply:
 
 
 def _find(session: Session, reply_id: str) -> store.ReplyRow:
-    row = store.reply_row(session, reply_id=reply_id)
+    return _found(
+        store.reply_row(session, reply_id=reply_id), "unknown_reply", f"no reply with id {reply_id!r}"
+    )
+
+
+def _stale_edit(what: str, current: dict, version: int) -> ApiError:
+    """409 for an edit of an older version; the current one comes along to edit again."""
+    return ApiError(
+        409,
+        "stale_edit",
+        f"{what} is at version {current['version']}, not {version}; reload and edit again",
+        {"current": current},
+    )
+
+
+def _found(row: Any, code: str, message: str) -> Any:
     if row is None:
-        raise ApiError(404, "unknown_reply", f"no reply with id {reply_id!r}")
+        raise ApiError(404, code, message)
     return row
 
 
@@ -142,12 +158,7 @@ async def _save(reply_id: str, body: ReplyIn, version: int, request: Request, ed
             if row is not None:
                 return _out(row)
             current = _find(session, reply_id)
-            raise ApiError(
-                409,
-                "stale_edit",
-                f"reply {reply_id!r} is at version {current.version}, not {version}; reload and edit again",
-                {"current": _out(current)},
-            )
+            raise _stale_edit(f"reply {reply_id!r}", _out(current), version)
 
     saved = await run_in_threadpool(write)
     await request.app.state.sync.refresh_now()
@@ -175,32 +186,12 @@ async def retire_reply(
 
 
 def _rule_out(row: store.LintRuleRow) -> dict:
-    return {
-        "id": row.id,
-        "version": row.version,
-        "enabled": row.enabled,
-        "category": row.category,
-        "severity": row.severity,
-        "suggestion": row.suggestion,
-        "kind": row.kind,
-        "phrases": row.phrases,
-        "not_before": row.not_before,
-        "not_after": row.not_after,
-    }
+    return row.model_dump(exclude={"updated_at"})
 
 
 def _rule(rule_id: str, body: LintRuleIn, session: Session) -> LintRule:
     """The rule, refused (422) if it cannot match or would block an approved reply."""
-    rule = LintRule(
-        id=rule_id,
-        category=body.category,
-        severity=Severity(body.severity),
-        suggestion=body.suggestion,
-        phrases=tuple(body.phrases),
-        not_before=tuple(body.not_before),
-        not_after=tuple(body.not_after),
-        kind=body.kind,
-    )
+    rule = rule_from_dict({"id": rule_id, **body.model_dump()})
     problems = rule_problems(rule)
     if problems:
         raise ApiError(422, "invalid_rule", "the rule cannot be used as written", problems)
@@ -221,10 +212,9 @@ def _rule(rule_id: str, body: LintRuleIn, session: Session) -> LintRule:
 
 
 def _find_rule(session: Session, rule_id: str) -> store.LintRuleRow:
-    row = store.lint_rule_row(session, rule_id=rule_id)
-    if row is None:
-        raise ApiError(404, "unknown_rule", f"no lint rule with id {rule_id!r}")
-    return row
+    return _found(
+        store.lint_rule_row(session, rule_id=rule_id), "unknown_rule", f"no lint rule with id {rule_id!r}"
+    )
 
 
 @rules_router.get("", response_model=list[LintRuleOut])
@@ -277,27 +267,18 @@ async def _save_rule(
         with Session(assistant.database) as session:
             current = _find_rule(session, rule_id)
             if current.version != version:
-                raise _stale_rule(current, version)
+                raise _stale_edit(f"lint rule {rule_id!r}", _rule_out(current), version)
             rule = _rule(rule_id, body, session)
             row = store.update_lint_rule(
                 session, rule=rule, enabled=body.enabled, expected_version=version, actor=editor.name
             )
             if row is None:  # another editor saved this version meanwhile
-                raise _stale_rule(_find_rule(session, rule_id), version)
+                raise _stale_edit(f"lint rule {rule_id!r}", _rule_out(_find_rule(session, rule_id)), version)
             return _rule_out(row)
 
     saved = await run_in_threadpool(write)
     await request.app.state.sync.refresh_now()
     return saved
-
-
-def _stale_rule(current: store.LintRuleRow, version: int) -> ApiError:
-    return ApiError(
-        409,
-        "stale_edit",
-        f"lint rule {current.id!r} is at version {current.version}, not {version}; reload and edit again",
-        {"current": _rule_out(current)},
-    )
 
 
 @rules_router.put("/{rule_id}", response_model=LintRuleOut, responses={409: {"description": "Stale edit"}})

@@ -304,21 +304,7 @@ def save_analyses(session: Session, analyses: Mapping[str, ReplyAnalysis], *, an
 
 def enabled_lint_rules(session: Session) -> list[LintRule]:
     rows = session.exec(select(LintRuleRow).where(LintRuleRow.enabled == True).order_by(LintRuleRow.id))  # noqa: E712
-    return [
-        rule_from_dict(
-            {
-                "id": row.id,
-                "category": row.category,
-                "severity": row.severity,
-                "suggestion": row.suggestion,
-                "kind": row.kind,
-                "phrases": row.phrases,
-                "not_before": row.not_before,
-                "not_after": row.not_after,
-            }
-        )
-        for row in rows.all()
-    ]
+    return [rule_from_dict(row.model_dump()) for row in rows.all()]
 
 
 def reply_intents(session: Session, *, reply_id: str) -> list[str] | None:
@@ -455,19 +441,57 @@ def _reply_values(reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: 
     }
 
 
-def create_reply(
-    session: Session, *, reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: str, actor: str
-) -> ReplyRow | None:
-    """The new row, or None when a reply with that id exists (retired ones included)."""
-    session.add(ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)))
-    session.add(AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}))
+def _create(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> Any:
+    """Insert ``row`` (at version 1), audited and counted; None when its id is taken."""
+    model, row_id = type(row), row.id
+    session.add(row)
+    session.add(audit)
     try:
-        bump_corpus_version(session, replies_changed=True)
+        bump_corpus_version(session, replies_changed=model is ReplyRow)
         session.commit()
     except IntegrityError:
         session.rollback()
         return None
-    return session.get(ReplyRow, reply.id)
+    return session.get(model, row_id)
+
+
+def _update(
+    session: Session,
+    model: type[ReplyRow] | type[LintRuleRow],
+    row_id: str,
+    *,
+    expected_version: int,
+    values: dict[str, Any],
+    audit: AuditLog,
+) -> Any:
+    """The updated row, or None when the row is missing or no longer at ``expected_version``.
+
+    The version check is in the UPDATE itself, so of two editors saving the same version
+    exactly one wins and the other learns its edit is stale.
+    """
+    statement = (
+        update(model)
+        .where(model.id == row_id, model.version == expected_version)
+        .values(version=model.version + 1, **values)
+    )
+    if not session.exec(statement).rowcount:
+        session.rollback()
+        return None
+    session.add(audit)
+    bump_corpus_version(session, replies_changed=model is ReplyRow)
+    session.commit()
+    return session.get(model, row_id)  # the commit expired the old copy: this reads the new one
+
+
+def create_reply(
+    session: Session, *, reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: str, actor: str
+) -> ReplyRow | None:
+    """The new row, or None when a reply with that id exists (retired ones included)."""
+    return _create(
+        session,
+        ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)),
+        AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}),
+    )
 
 
 def update_reply(
@@ -480,31 +504,19 @@ def update_reply(
     expected_version: int,
     actor: str,
 ) -> ReplyRow | None:
-    """The updated row, or None when the row is missing or no longer at ``expected_version``.
-
-    The version check is in the UPDATE itself, so of two editors saving the same version
-    exactly one wins and the other learns its edit is stale.
-    """
-    values = _reply_values(reply, analysis, analyzer, status)
-    statement = (
-        update(ReplyRow)
-        .where(ReplyRow.id == reply.id, ReplyRow.version == expected_version)
-        .values(version=ReplyRow.version + 1, **values)
-    )
-    if not session.exec(statement).rowcount:
-        session.rollback()
-        return None
-    session.add(
-        AuditLog(
+    return _update(
+        session,
+        ReplyRow,
+        reply.id,
+        expected_version=expected_version,
+        values=_reply_values(reply, analysis, analyzer, status),
+        audit=AuditLog(
             actor=actor,
             action="update_reply",
             target=reply.id,
             detail={"status": status, "from": expected_version},
-        )
+        ),
     )
-    bump_corpus_version(session, replies_changed=True)
-    session.commit()
-    return session.get(ReplyRow, reply.id)  # the commit expired the old copy: this reads the new one
 
 
 def lint_rule_row(session: Session, *, rule_id: str) -> LintRuleRow | None:
@@ -536,41 +548,29 @@ def _rule_values(rule: LintRule, enabled: bool) -> dict[str, Any]:
 
 def create_lint_rule(session: Session, *, rule: LintRule, enabled: bool, actor: str) -> LintRuleRow | None:
     """The new row, or None when a rule with that id exists (disabled ones included)."""
-    session.add(LintRuleRow(id=rule.id, version=1, **_rule_values(rule, enabled)))
-    session.add(AuditLog(actor=actor, action="create_lint_rule", target=rule.id, detail={"enabled": enabled}))
-    try:
-        bump_corpus_version(session, replies_changed=False)
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return None
-    return session.get(LintRuleRow, rule.id)
+    return _create(
+        session,
+        LintRuleRow(id=rule.id, version=1, **_rule_values(rule, enabled)),
+        AuditLog(actor=actor, action="create_lint_rule", target=rule.id, detail={"enabled": enabled}),
+    )
 
 
 def update_lint_rule(
     session: Session, *, rule: LintRule, enabled: bool, expected_version: int, actor: str
 ) -> LintRuleRow | None:
-    """The updated row, or None when the row is missing or no longer at ``expected_version``
-    (checked in the UPDATE itself, as for replies)."""
-    statement = (
-        update(LintRuleRow)
-        .where(LintRuleRow.id == rule.id, LintRuleRow.version == expected_version)
-        .values(version=LintRuleRow.version + 1, **_rule_values(rule, enabled))
-    )
-    if not session.exec(statement).rowcount:
-        session.rollback()
-        return None
-    session.add(
-        AuditLog(
+    return _update(
+        session,
+        LintRuleRow,
+        rule.id,
+        expected_version=expected_version,
+        values=_rule_values(rule, enabled),
+        audit=AuditLog(
             actor=actor,
             action="update_lint_rule",
             target=rule.id,
             detail={"enabled": enabled, "from": expected_version},
-        )
+        ),
     )
-    bump_corpus_version(session, replies_changed=False)
-    session.commit()
-    return session.get(LintRuleRow, rule.id)
 
 
 def approved_reply_texts(session: Session) -> Iterator[tuple[str, str]]:
