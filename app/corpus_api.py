@@ -44,17 +44,7 @@ NAMED_REPLIES = 20
 
 
 def _out(row: store.ReplyRow) -> dict:
-    return {
-        "id": row.id,
-        "version": row.version,
-        "status": row.status,
-        "text": row.text,
-        "intents": row.intents,
-        "triggers": row.triggers,
-        "tags": row.tags,
-        "slots": row.slots,
-        "shop_id": row.shop_id,
-    }
+    return row.model_dump(exclude={"analysis", "analyzer", "updated_at"})
 
 
 def _reply(reply_id: str, body: ReplyIn, assistant) -> Reply:

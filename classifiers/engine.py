@@ -120,7 +120,7 @@ class Engine:
 
     def suggest(
         self,
-        text: str | Analysis,
+        text: str,
         *,
         k: int = 3,
         context: Mapping[str, str] | None = None,
@@ -128,7 +128,7 @@ class Engine:
         previous: Sequence[float] | None = None,
         boosts: Mapping[tuple[str, str], float] | None = None,
     ) -> tuple[Classification, list[Suggestion]]:
-        analysis = text if isinstance(text, Analysis) else self.analyze(text)
+        analysis = self.analyze(text)
         classification = self.model.classify(analysis.tokens, analysis.content, previous)
         return classification, self.rank(
             classification, analysis, k=k, context=context, shop_id=shop_id, boosts=boosts
