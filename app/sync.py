@@ -67,10 +67,13 @@ def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tup
     version = corpus.version
     del corpus, missing
     if version == current_version:  # else it changed in between: the name would lie
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        for older in cache_dir.glob(f"{prefix}-*.pickle"):
-            older.unlink(missing_ok=True)
-        engine.index.save(path)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            for older in cache_dir.glob(f"{prefix}-*.pickle"):
+                older.unlink(missing_ok=True)
+            engine.index.save(path)
+        except OSError:  # the saved index only speeds up the next start; serve without it
+            log.exception("could not save the reply index to %s", path)
         # Read back, the index is a few fresh allocations; the one built here is scattered
         # among the freed rows and analyses and would keep their memory from being returned.
         engine = base.with_corpus(replies=(), rules=engine.rules, index=ReplyIndex.load(path) or engine.index)

@@ -16,6 +16,7 @@ import math
 import os
 import pickle
 import re
+import tempfile
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -144,11 +145,17 @@ class ReplyIndex:
         """Write the index for ``load``: a worker starting on an unchanged corpus reads this
         (a few big objects, ~0.1 s at 100,000 replies) instead of every reply row.
 
-        Written under a temporary name and renamed, so a worker never reads half a file.
+        Written under a temporary name of its own and renamed, so a worker never reads half
+        a file, and workers saving at once (even threads of one process) never share one.
         """
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(temporary, path)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                pickle.dump(self, file, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> ReplyIndex | None:

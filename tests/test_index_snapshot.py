@@ -3,6 +3,8 @@ reply; any change to the corpus, a damaged file or a foreign one means a rebuild
 
 import dataclasses
 import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy
@@ -126,3 +128,32 @@ def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
         session.commit()
         assert store.corpus_fingerprint(session)[1][0] == 1
     database.dispose()
+
+
+def test_workers_saving_at_once_never_trip_over_each_other(database, base, tmp_path):
+    """Two workers in one process (as in the tests, or threads of one server) used to share
+    one temporary name: the first rename took the file from under the second."""
+    engine, _ = build_engine(database, base, tmp_path / "cache")
+    path = tmp_path / "shared" / "index.pickle"
+    path.parent.mkdir()
+    barrier = threading.Barrier(8)
+
+    def save_repeatedly():
+        barrier.wait()
+        for _ in range(20):
+            engine.index.save(path)
+
+    with ThreadPoolExecutor(8) as pool:
+        for future in [pool.submit(save_repeatedly) for _ in range(8)]:
+            future.result()  # re-raises a failed save
+    assert ReplyIndex.load(path).size == engine.index.size
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_an_unwritable_cache_costs_the_next_start_not_this_one(database, base, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the directory should be")
+    engine, _ = build_engine(database, base, cache)
+    assert engine.index.size == len(load_replies())
+    assert engine.suggest("能便宜点吗")[1]
+    assert "could not save the reply index" in caplog.text
