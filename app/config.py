@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     context_ttl_s: float = 30 * 60
     # How often each worker asks the database whether the corpus or the feedback changed.
     sync_interval_s: float = 0.25
+    # A corpus change is patched into each worker's index at once; the exact rebuild (seconds
+    # at 100,000 replies) waits until the corpus has been unchanged this long.
+    exact_rebuild_after_s: float = 10.0
     # How long a looked-up API key is trusted before the database is asked again.
     key_cache_ttl_s: float = 5.0
 

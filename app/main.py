@@ -50,11 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if store.prepare(database):
             log.info("seeded the corpus from scripts_corpus/")
         base = Engine.load(cache_dir=settings.cache_dir, replies=[], rules=[])
-        engine, version = build_engine(database, base, settings.cache_dir)
+        built = build_engine(database, base, settings.cache_dir)
+        engine, version = built.engine, built.version
         # What was loaded lives as long as the process: keep the collector from rescanning it.
         gc.freeze()
         assistant = Assistant(engine, version, database, settings)
-        sync = CorpusSync(assistant, settings.sync_interval_s)
+        sync = CorpusSync(assistant, built)
         app.state.assistant = assistant
         app.state.sync = sync
         app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)

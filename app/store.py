@@ -43,6 +43,9 @@ class ReplyRow(SQLModel, table=True):
     analysis: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     analyzer: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(default_factory=_now)
+    # ``corpus_state.replies_version`` as of the row's last change: a worker reads only the
+    # rows past the version its index holds, not the whole corpus.
+    changed_in: int = Field(default=0, index=True)
 
 
 class CorpusState(SQLModel, table=True):
@@ -186,7 +189,11 @@ def create_schema(database: DatabaseEngine) -> None:
     SQLModel.metadata.create_all(database)
     # Databases made before these columns existed get them added.
     added = {
-        "reply": (("analysis", "JSON"), ("analyzer", "VARCHAR(32)")),
+        "reply": (
+            ("analysis", "JSON"),
+            ("analyzer", "VARCHAR(32)"),
+            ("changed_in", "INTEGER NOT NULL DEFAULT 0"),
+        ),
         "corpus_state": (("replies_version", "INTEGER NOT NULL DEFAULT 0"),),
     }
     with database.begin() as connection:
@@ -195,6 +202,7 @@ def create_schema(database: DatabaseEngine) -> None:
             for name, sql_type in columns:
                 if name not in existing:
                     connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+        connection.execute(text("CREATE INDEX IF NOT EXISTS ix_reply_changed_in ON reply (changed_in)"))
 
 
 def seed_corpus(
@@ -224,8 +232,14 @@ def seed_corpus(
     return True
 
 
-def bump_corpus_version(session: Session, *, replies_changed: bool) -> None:
-    """Count one more corpus change, in the caller's transaction."""
+def bump_corpus_version(session: Session, *, replies_changed: bool) -> int:
+    """Count one more corpus change, in the caller's transaction; returns the replies'
+    version after it.
+
+    The update locks the one state row until the caller commits, so changes commit in
+    the order of their versions: a worker that sees replies version V can read every
+    reply changed in V or before.
+    """
     step = int(replies_changed)
     updated = session.exec(
         update(CorpusState)
@@ -235,11 +249,17 @@ def bump_corpus_version(session: Session, *, replies_changed: bool) -> None:
     if not updated.rowcount:
         session.add(CorpusState(id=1, version=1, replies_version=step))
         session.flush()
+    return session.exec(select(CorpusState.replies_version).where(CorpusState.id == 1)).one()
 
 
 def corpus_version(session: Session) -> int:
     """The cheap query every worker polls to learn that the corpus changed."""
     return session.exec(select(CorpusState.version).where(CorpusState.id == 1)).first() or 0
+
+
+def corpus_versions(session: Session) -> tuple[int, int]:
+    """The corpus version and the replies' version."""
+    return session.exec(select(CorpusState.version, CorpusState.replies_version)).first() or (0, 0)
 
 
 def corpus_fingerprint(session: Session) -> tuple[int, tuple]:
@@ -251,8 +271,8 @@ def corpus_fingerprint(session: Session) -> tuple[int, tuple]:
         func.count(), func.coalesce(func.sum(ReplyRow.version), 0), func.max(ReplyRow.updated_at)
     ).where(ReplyRow.status == "approved")
     count, versions, last = session.exec(approved).one()
-    state = session.exec(select(CorpusState.version, CorpusState.replies_version)).first() or (0, 0)
-    return state[0], (state[1], count, int(versions), str(last))
+    version, replies_version = corpus_versions(session)
+    return version, (replies_version, count, int(versions), str(last))
 
 
 @dataclass(frozen=True)
@@ -263,33 +283,72 @@ class Corpus:
     rules: list[LintRule]
 
 
+_REPLY_COLUMNS = (
+    ReplyRow.id, ReplyRow.intents, ReplyRow.text, ReplyRow.triggers, ReplyRow.tags,
+    ReplyRow.slots, ReplyRow.shop_id, ReplyRow.analysis, ReplyRow.analyzer,
+)  # fmt: skip
+
+
+def _reply_and_analysis(row: Any, analyzer: str) -> tuple[Reply, ReplyAnalysis | None]:
+    """A reply from ``_REPLY_COLUMNS``, with its stored analysis if ``analyzer`` made it."""
+    reply_id, intents, text_, triggers, tags, slots, shop_id, analysis, made_by = row
+    reply = reply_from_dict(
+        {
+            "id": reply_id,
+            "intents": intents,
+            "text": text_,
+            "triggers": triggers,
+            "tags": tags,
+            "slots": slots,
+            "shop_id": shop_id,
+        }
+    )
+    return reply, ReplyAnalysis.from_json(analysis) if analysis is not None and made_by == analyzer else None
+
+
 def load_corpus(session: Session, *, analyzer: str) -> Corpus:
     """The approved replies and enabled lint rules, with the version they belong to."""
     version = corpus_version(session)
-    columns = (
-        ReplyRow.id, ReplyRow.intents, ReplyRow.text, ReplyRow.triggers, ReplyRow.tags,
-        ReplyRow.slots, ReplyRow.shop_id, ReplyRow.analysis, ReplyRow.analyzer,
-    )  # fmt: skip
-    rows = session.exec(select(*columns).where(ReplyRow.status == "approved").order_by(ReplyRow.id))
+    rows = session.exec(select(*_REPLY_COLUMNS).where(ReplyRow.status == "approved").order_by(ReplyRow.id))
     replies: list[Reply] = []
     analyses: dict[str, ReplyAnalysis] = {}
-    for reply_id, intents, text_, triggers, tags, slots, shop_id, analysis, made_by in rows:
-        replies.append(
-            reply_from_dict(
-                {
-                    "id": reply_id,
-                    "intents": intents,
-                    "text": text_,
-                    "triggers": triggers,
-                    "tags": tags,
-                    "slots": slots,
-                    "shop_id": shop_id,
-                }
-            )
-        )
-        if analysis is not None and made_by == analyzer:
-            analyses[reply_id] = ReplyAnalysis.from_json(analysis)
+    for row in rows:
+        reply, analysis = _reply_and_analysis(row, analyzer)
+        replies.append(reply)
+        if analysis is not None:
+            analyses[reply.id] = analysis
     return Corpus(version, replies, analyses, enabled_lint_rules(session))
+
+
+@dataclass(frozen=True)
+class ReplyChanges:
+    replies_version: int  # the replies' version these changes bring an index to
+    # reply id → the approved reply and its stored analysis (None: stale or missing), or
+    # None when the reply is no longer approved
+    changed: dict[str, tuple[Reply, ReplyAnalysis | None] | None]
+
+
+def reply_changes(session: Session, *, after: int, analyzer: str, limit: int) -> ReplyChanges | None:
+    """The replies changed since replies version ``after``; None when more than ``limit``
+    changed or the version went back (another database, or a restored one)."""
+    replies_version = corpus_versions(session)[1]
+    if replies_version < after:
+        return None
+    statement = (
+        select(ReplyRow.status, ReplyRow.changed_in, *_REPLY_COLUMNS)
+        .where(ReplyRow.changed_in > after)
+        .order_by(ReplyRow.changed_in)
+        .limit(limit + 1)
+    )
+    rows = session.exec(statement).all()
+    if len(rows) > limit:
+        return None
+    changed: dict[str, tuple[Reply, ReplyAnalysis | None] | None] = {}
+    for status, changed_in, *columns in rows:
+        # Read after the state row: rows committed since carry a later version; take it.
+        replies_version = max(replies_version, changed_in)
+        changed[columns[0]] = _reply_and_analysis(columns, analyzer) if status == "approved" else None
+    return ReplyChanges(replies_version, changed)
 
 
 def save_analyses(session: Session, analyses: Mapping[str, ReplyAnalysis], *, analyzer: str) -> None:
@@ -444,10 +503,12 @@ def _reply_values(reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: 
 def _create(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> Any:
     """Insert ``row`` (at version 1), audited and counted; None when its id is taken."""
     model, row_id = type(row), row.id
-    session.add(row)
-    session.add(audit)
     try:
-        bump_corpus_version(session, replies_changed=model is ReplyRow)
+        replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
+        if isinstance(row, ReplyRow):
+            row.changed_in = replies_version
+        session.add(row)
+        session.add(audit)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -467,8 +528,12 @@ def _update(
     """The updated row, or None when the row is missing or no longer at ``expected_version``.
 
     The version check is in the UPDATE itself, so of two editors saving the same version
-    exactly one wins and the other learns its edit is stale.
+    exactly one wins and the other learns its edit is stale. The corpus state row is
+    locked first, as in ``_create``: every writer takes the two locks in the same order.
     """
+    replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
+    if model is ReplyRow:
+        values = {**values, "changed_in": replies_version}
     statement = (
         update(model)
         .where(model.id == row_id, model.version == expected_version)
@@ -478,7 +543,6 @@ def _update(
         session.rollback()
         return None
     session.add(audit)
-    bump_corpus_version(session, replies_changed=model is ReplyRow)
     session.commit()
     return session.get(model, row_id)  # the commit expired the old copy: this reads the new one
 

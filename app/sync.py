@@ -2,9 +2,13 @@
 
 Editors change the corpus through any worker; each change bumps ``corpus_state.version``
 in the same transaction. Every worker polls that one-row table (a primary-key read) every
-``sync_interval_s`` and rebuilds its engine when the version moved, so a change reaches
-all workers within about that interval plus the rebuild. Polling works the same on SQLite
-and PostgreSQL and needs no extra connection per worker.
+``sync_interval_s``. When the version moved it reads only what changed: the replies
+stamped with a later replies version are patched into its index (milliseconds, whatever
+the corpus size) and the lint rules are read again. So a change reaches all workers within
+about that interval. A patched index drifts a little from an exact build (see
+``ReplyIndex.patched``); once the corpus has been quiet for ``exact_rebuild_after_s``,
+each worker rebuilds it exactly in the background. Polling works the same on SQLite and
+PostgreSQL and needs no extra connection per worker.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
@@ -32,9 +37,17 @@ log = logging.getLogger("huashu.sync")
 
 # Expired conversations are deleted this often.
 FORGET_EVERY_S = 60.0
+# More changed replies than this at once (an import) are loaded by a full rebuild instead.
+PATCH_LIMIT = 1000
 
 
-def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tuple[Engine, int]:
+class Built(NamedTuple):
+    engine: Engine
+    version: int  # the corpus version it was built from
+    replies_version: int  # the replies' version its index holds (or holds more than)
+
+
+def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> Built:
     """An engine for the database's current corpus, sharing ``base``'s tokenizer and model.
 
     The built index is saved in ``cache_dir`` under a key naming the corpus content, the
@@ -53,7 +66,7 @@ def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tup
     path = cache_dir / f"{prefix}-{_digest((replies, analyzer, INDEX_FORMAT))}.pickle"
     index = ReplyIndex.load(path)
     if index is not None:
-        return base.with_corpus(replies=(), rules=rules, index=index), current_version
+        return Built(base.with_corpus(replies=(), rules=rules, index=index), current_version, replies[0])
     with Session(database) as session:
         corpus = store.load_corpus(session, analyzer=analyzer)
     missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
@@ -78,7 +91,8 @@ def build_engine(database: DatabaseEngine, base: Engine, cache_dir: Path) -> tup
         # among the freed rows and analyses and would keep their memory from being returned.
         engine = base.with_corpus(replies=(), rules=engine.rules, index=ReplyIndex.load(path) or engine.index)
     release_memory()
-    return engine, version
+    # replies[0] was read before the rows: the index holds at least that version.
+    return Built(engine, version, replies[0])
 
 
 def _digest(value: object) -> str:
@@ -94,20 +108,29 @@ def release_memory() -> None:
 
 
 class CorpusSync:
-    def __init__(self, assistant: Assistant, interval: float) -> None:
+    def __init__(self, assistant: Assistant, built: Built) -> None:
         self.assistant = assistant
-        self.interval = interval
-        self._lock = threading.Lock()  # one rebuild at a time per worker
+        self.interval = assistant.settings.sync_interval_s
+        self.exact_after = assistant.settings.exact_rebuild_after_s
+        self.replies_version = built.replies_version  # what the serving index holds
+        self.patched_at: float | None = None  # when the index was last patched; None: exact
+        self._lock = threading.Lock()  # one change of the engine at a time per worker
+        self._rebuilding: asyncio.Task | None = None
         self._forgotten_at = time.monotonic()
 
     async def run(self) -> None:
-        """Poll until cancelled; a failed poll is logged and retried at the next tick."""
+        """Poll until cancelled; a failed poll is logged and retried at the next tick.
+
+        An exact rebuild runs beside the polls, so changes keep arriving while it works.
+        """
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await asyncio.to_thread(self.poll)
             except Exception:  # a database hiccup must not stop syncing for good
                 log.exception("sync poll failed")
+            if self._rebuild_due():
+                self._rebuilding = asyncio.create_task(asyncio.to_thread(self.rebuild))
 
     async def refresh_now(self) -> None:
         """After a change made on this worker: apply it before answering the editor."""
@@ -122,17 +145,70 @@ class CorpusSync:
         if version != assistant.corpus_version:
             with self._lock:
                 if version != assistant.corpus_version:
-                    started = time.perf_counter()
-                    engine, loaded = build_engine(
-                        assistant.database, assistant.engine, assistant.settings.cache_dir
-                    )
-                    assistant.replace_engine(engine, loaded)
-                    log.info(
-                        "corpus version %d: %d replies, rebuilt in %.2f s",
-                        loaded,
-                        engine.index.size,
-                        time.perf_counter() - started,
-                    )
+                    self._apply_changes()
         if time.monotonic() - self._forgotten_at > FORGET_EVERY_S:
             self._forgotten_at = time.monotonic()
             assistant.context.forget_expired()
+
+    def _apply_changes(self) -> None:
+        """Bring the engine up to the database: changed replies patched into the index and
+        the lint rules read again; a full rebuild when too much changed to patch."""
+        assistant, started = self.assistant, time.perf_counter()
+        with Session(assistant.database) as session:
+            version = store.corpus_version(session)  # read first: what follows is as new or newer
+            changes = store.reply_changes(
+                session, after=self.replies_version, analyzer=analyzer_version(), limit=PATCH_LIMIT
+            )
+            rules = store.enabled_lint_rules(session)
+        if changes is None:
+            self._install(build_engine(assistant.database, assistant.engine, assistant.settings.cache_dir))
+            log.info("corpus version %d: rebuilt in %.2f s", version, time.perf_counter() - started)
+            return
+        engine = assistant.engine
+        index = engine.index
+        if changes.changed:
+            patch = {}
+            for reply_id, change in changes.changed.items():
+                if change is not None:  # analysed now if its stored analysis is stale
+                    change = (change[0], change[1] or engine.analyze_reply(change[0]))
+                patch[reply_id] = change
+            index = index.patched(patch)
+            self.patched_at = time.monotonic()
+        assistant.replace_engine(engine.with_corpus(replies=(), rules=rules, index=index), version)
+        self.replies_version = changes.replies_version
+        log.info(
+            "corpus version %d: %d replies changed, %d lint rules, applied in %.3f s",
+            version,
+            len(changes.changed),
+            len(rules),
+            time.perf_counter() - started,
+        )
+
+    def _rebuild_due(self) -> bool:
+        return (
+            self.patched_at is not None
+            and time.monotonic() - self.patched_at >= self.exact_after
+            and (self._rebuilding is None or self._rebuilding.done())
+        )
+
+    def rebuild(self) -> None:
+        """Replace a patched index with an exact build (off the lock: polls go on meanwhile).
+        Changes that arrived during the build are patched onto it before it serves."""
+        assistant, started = self.assistant, time.perf_counter()
+        try:
+            built = build_engine(assistant.database, assistant.engine, assistant.settings.cache_dir)
+            with self._lock:
+                serving = assistant.corpus_version
+                self._install(built)
+                if built.version != serving:  # never serve an older corpus, even briefly
+                    self._apply_changes()
+        except Exception:  # tried again after the next quiet spell
+            log.exception("exact rebuild failed")
+            self.patched_at = time.monotonic()
+            return
+        elapsed = time.perf_counter() - started
+        log.info("exact rebuild of %d replies in %.2f s", built.engine.index.size, elapsed)
+
+    def _install(self, built: Built) -> None:
+        self.assistant.replace_engine(built.engine, built.version)
+        self.replies_version, self.patched_at = built.replies_version, None

@@ -360,8 +360,10 @@ def single_worker(args, out, buyers, drafts, work, cache, report, summary) -> No
                         out, f"{case['case']} {size} replies", row[case["case"]], echo[f"{case['case']} c=10"]
                     )
             row["rss_mb"] = rss_mb(server.process.pid)
+            row["propagation_s"] = propagation(server, token)
         starts = f"first start {row['first_start_s']} s, cold start {row['cold_start_s']} s"
-        out.write(f"  {size} replies: {starts}, RSS {row['rss_mb']} MB\n")
+        change = f"a new reply served after {row['propagation_s']} s"
+        out.write(f"  {size} replies: {starts}, RSS {row['rss_mb']} MB, {change}\n")
         growth[size] = row
     report["by_corpus_size"] = growth
 
@@ -378,6 +380,7 @@ def single_worker(args, out, buyers, drafts, work, cache, report, summary) -> No
             "cold_start_s_largest": largest["cold_start_s"],
             "rss_mb": largest["rss_mb"],
             "largest_corpus": max(growth),
+            "propagation_s_largest": largest["propagation_s"],
             # Server CPU per suggestion, largest corpus over smallest: independent of the client.
             "suggest_growth_1k_to_100k": round(
                 largest["ws_suggest"]["cpu_us_per_msg"] / smallest["ws_suggest"]["cpu_us_per_msg"], 2

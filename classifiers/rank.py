@@ -84,16 +84,45 @@ class _Strings:
     def __getitem__(self, index: int) -> str:
         return self._text[self._offsets[index] : self._offsets[index + 1]]
 
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def plus(self, strings: Iterable[str]) -> _Strings:
+        """A copy with ``strings`` appended (one copy of the text, not one per string)."""
+        more = _Strings(strings)
+        combined = _Strings(())
+        combined._text = self._text + more._text
+        combined._offsets = self._offsets + array("L", (self._offsets[-1] + o for o in more._offsets[1:]))
+        return combined
+
 
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
+# The "shop" of a position whose reply was changed or removed by ``ReplyIndex.patched``: no
+# shop id equals it, so the shop check that every candidate passes already skips it, at no
+# cost per message.
+_GONE = object()
+
+
+def _trigger_weights(analysis: ReplyAnalysis) -> dict[str, float]:
+    """Each trigger word's weight for the reply: a word matters more to a short trigger."""
+    weights: dict[str, float] = {}
+    for tokens, _ in analysis.triggers:
+        weight = 1.0 / max(1, len(tokens))
+        for word in tokens:
+            if weight > weights.get(word, 0.0):
+                weights[word] = weight
+    return weights
 
 
 class ReplyIndex:
-    """An immutable index over replies; build a new one to change the corpus.
+    """An immutable index over replies; build a new one (or a ``patched`` copy) to change
+    the corpus.
 
     It keeps what ranking and answering need, in compact columns by position, and
     not the ``Reply`` objects themselves.
     """
+
+    _live: dict[str, int] | None = None  # reply id → position, made by the first ``patched``
 
     def __init__(self, analyzed: Iterable[tuple[Reply, ReplyAnalysis]]) -> None:
         ids: list[str] = []
@@ -101,18 +130,13 @@ class ReplyIndex:
         folded: list[str] = []
         triggers: list[str] = []  # each reply's content-only triggers, joined by _SEPARATOR
         self._slots: dict[int, Mapping[str, str | None]] = {}  # only replies that have slots
-        self._shops: dict[int, str] = {}  # only shop-specific replies
+        self._shops: dict[int, object] = {}  # only shop-specific replies (and _GONE ones)
         # (intent, word) → {position: weight}; a word matters more to a short trigger.
         postings: dict[tuple[Intent, str], dict[int, float]] = defaultdict(dict)
         document_frequency: dict[str, int] = defaultdict(int)
         by_intent: dict[Intent, list[int]] = defaultdict(list)
         for position, (reply, analysis) in enumerate(analyzed):
-            weights: dict[str, float] = {}
-            for tokens, _ in analysis.triggers:
-                weight = 1.0 / max(1, len(tokens))
-                for word in tokens:
-                    if weight > weights.get(word, 0.0):
-                        weights[word] = weight
+            weights = _trigger_weights(analysis)
             for word in weights:
                 document_frequency[word] += 1
             ids.append(reply.id)
@@ -140,6 +164,57 @@ class ReplyIndex:
         for key, best in postings.items():
             ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
             self._champions[key] = (idf[key[1]], tuple(position for position, _ in ordered))
+
+    def patched(self, changes: Mapping[str, tuple[Reply, ReplyAnalysis] | None]) -> ReplyIndex:
+        """A copy with ``changes`` applied (reply id → its new reply and analysis, or None
+        when it left the corpus), in time that grows with the changes, not the corpus.
+
+        A changed reply's old position is marked gone and its new version appended, and
+        joins the champion list of each of its words (a list may then hold a few more than
+        ``CHAMPIONS_PER_WORD``); idf values are kept as they were. Answers are those of an
+        exact build up to that drift, which the corpus sync removes with a full rebuild
+        once the corpus has been quiet for a while.
+        """
+        index = object.__new__(ReplyIndex)
+        index.__dict__.update(self.__dict__)
+        live = dict(self._live_positions())
+        index._shops, index._slots = dict(self._shops), dict(self._slots)
+        index._champions, index._by_intent = dict(self._champions), dict(self._by_intent)
+        added: list[tuple[Reply, ReplyAnalysis]] = []
+        for reply_id, new in changes.items():
+            old = live.pop(reply_id, None)
+            if old is not None:
+                index._shops[old] = _GONE
+            if new is not None:
+                added.append(new)
+        total = max(1, len(live) + len(added))
+        for position, (reply, analysis) in enumerate(added, start=len(self._ids)):
+            live[reply.id] = position
+            if reply.slots:
+                index._slots[position] = reply.slots
+            if reply.shop_id is not None:
+                index._shops[position] = reply.shop_id
+            weights = _trigger_weights(analysis)
+            for intent in reply.intents:
+                fallback = index._by_intent.get(intent, ())
+                if len(fallback) < 2 * CANDIDATES_PER_INTENT:
+                    index._by_intent[intent] = (*fallback, position)
+                for word in weights:
+                    idf, champions = index._champions.get((intent, word), (math.log(1 + total), ()))
+                    index._champions[intent, word] = (idf, (*champions, position))
+        index._ids = self._ids.plus(reply.id for reply, _ in added)
+        index._texts = self._texts.plus(reply.text for reply, _ in added)
+        index._folded = self._folded.plus(analysis.folded_text for _, analysis in added)
+        index._triggers = self._triggers.plus(
+            _SEPARATOR.join(content for _, content in analysis.triggers) for _, analysis in added
+        )
+        index._live, index.size = live, len(live)
+        return index
+
+    def _live_positions(self) -> dict[str, int]:
+        if self._live is None:  # an exact build: every position is live
+            self._live = {self._ids[position]: position for position in range(len(self._ids))}
+        return self._live
 
     def save(self, path: Path) -> None:
         """Write the index for ``load``: a worker starting on an unchanged corpus reads this

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from app import store
 from app.sync import build_engine
-from classifiers import Engine, LintRule
+from classifiers import Engine, Intent, LintRule, Reply
 from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
 from classifiers.rank import ReplyIndex
@@ -47,10 +47,10 @@ def _refuse_rows(monkeypatch):
 
 def test_second_start_loads_the_saved_index(database, base, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    first, version = build_engine(database, base, cache)
+    first, version, _ = build_engine(database, base, cache)
     assert len(_snapshots(cache)) == 1
     _refuse_rows(monkeypatch)
-    second, same_version = build_engine(database, base, cache)
+    second, same_version, _ = build_engine(database, base, cache)
     assert same_version == version and second.index.size == first.index.size == len(load_replies())
     for text in TEXTS:
         assert second.suggest(text, k=5) == first.suggest(text, k=5)
@@ -73,7 +73,7 @@ def test_a_corpus_change_rebuilds_and_replaces_the_file(database, base, tmp_path
             expected_version=row.version,
             actor="editor",
         )
-    engine, _ = build_engine(database, base, cache)
+    engine, _, _ = build_engine(database, base, cache)
     assert _snapshots(cache) != old and len(_snapshots(cache)) == 1
     texts = [s.text for s in engine.suggest("退款什么时候到账", k=5)[1]]
     assert "亲，退款进度我帮您查一下哦" in texts
@@ -81,7 +81,7 @@ def test_a_corpus_change_rebuilds_and_replaces_the_file(database, base, tmp_path
 
 def test_a_lint_rule_change_keeps_the_saved_index(database, base, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    _, version = build_engine(database, base, cache)
+    _, version, _ = build_engine(database, base, cache)
     saved = _snapshots(cache)
     rule = LintRule(
         id="deflecting", category="deflecting", severity=Severity.BLOCK,
@@ -90,7 +90,7 @@ def test_a_lint_rule_change_keeps_the_saved_index(database, base, tmp_path, monk
     with Session(database) as session:
         assert store.create_lint_rule(session, rule=rule, enabled=True, actor="editor")
     _refuse_rows(monkeypatch)
-    engine, new_version = build_engine(database, base, cache)
+    engine, new_version, _ = build_engine(database, base, cache)
     assert new_version == version + 1 and _snapshots(cache) == saved
     assert [flag.rule_id for flag in engine.lint("这个不归我们管").flags] == ["deflecting"]
 
@@ -107,7 +107,7 @@ def test_damaged_or_foreign_files_are_not_trusted(database, base, tmp_path, cont
     (path,) = _snapshots(cache)
     path.write_bytes(content)
     assert ReplyIndex.load(path) is None
-    engine, _ = build_engine(database, base, cache)  # rebuilt from the rows, and saved again
+    engine, _, _ = build_engine(database, base, cache)  # rebuilt from the rows, and saved again
     assert engine.index.size == len(load_replies())
     assert ReplyIndex.load(path) is not None
     assert "this must never run" not in capsys.readouterr().out
@@ -120,7 +120,12 @@ def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
     with database.begin() as connection:  # what an older release left behind
         connection.execute(sqlalchemy.text("ALTER TABLE corpus_state DROP COLUMN replies_version"))
         connection.execute(sqlalchemy.text("ALTER TABLE reply DROP COLUMN analysis"))
+        connection.execute(sqlalchemy.text("DROP INDEX ix_reply_changed_in"))
+        connection.execute(sqlalchemy.text("ALTER TABLE reply DROP COLUMN changed_in"))
     assert store.prepare(database) is False  # upgraded in place, not seeded again
+    assert "ix_reply_changed_in" in {
+        index["name"] for index in sqlalchemy.inspect(database).get_indexes("reply")
+    }
     with Session(database) as session:
         version, (replies_version, count, _, _) = store.corpus_fingerprint(session)
         assert version == 1 and replies_version == 0 and count == len(load_replies())
@@ -133,7 +138,7 @@ def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
 def test_workers_saving_at_once_never_trip_over_each_other(database, base, tmp_path):
     """Two workers in one process (as in the tests, or threads of one server) used to share
     one temporary name: the first rename took the file from under the second."""
-    engine, _ = build_engine(database, base, tmp_path / "cache")
+    engine, _, _ = build_engine(database, base, tmp_path / "cache")
     path = tmp_path / "shared" / "index.pickle"
     path.parent.mkdir()
     barrier = threading.Barrier(8)
@@ -153,7 +158,47 @@ def test_workers_saving_at_once_never_trip_over_each_other(database, base, tmp_p
 def test_an_unwritable_cache_costs_the_next_start_not_this_one(database, base, tmp_path, caplog):
     cache = tmp_path / "cache"
     cache.write_text("a file where the directory should be")
-    engine, _ = build_engine(database, base, cache)
+    engine, _, _ = build_engine(database, base, cache)
     assert engine.index.size == len(load_replies())
     assert engine.suggest("能便宜点吗")[1]
     assert "could not save the reply index" in caplog.text
+
+
+def test_reply_changes_are_read_by_version(database, base):
+    analyzer = analyzer_version()
+    with Session(database) as session:
+        start = store.corpus_versions(session)[1]
+        new = Reply(id="new-one", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",))
+        store.create_reply(
+            session,
+            reply=new,
+            analysis=base.analyze_reply(new),
+            analyzer=analyzer,
+            status="approved",
+            actor="e",
+        )
+        row = store.reply_row(session, reply_id="refund-progress")
+        old = next(r for r in load_replies() if r.id == "refund-progress")
+        store.update_reply(
+            session,
+            reply=old,
+            analysis=base.analyze_reply(old),
+            analyzer="an older dictionary",
+            status="retired",
+            expected_version=row.version,
+            actor="e",
+        )
+        changes = store.reply_changes(session, after=start, analyzer=analyzer, limit=10)
+        assert changes.replies_version == start + 2
+        assert changes.changed == {"new-one": (new, base.analyze_reply(new)), "refund-progress": None}
+        # Only what came after the version asked about.
+        later = store.reply_changes(session, after=start + 1, analyzer=analyzer, limit=10)
+        assert list(later.changed) == ["refund-progress"]
+        assert store.reply_changes(session, after=start + 2, analyzer=analyzer, limit=10).changed == {}
+        # Too many to patch, or a version from another (or restored) database: rebuild instead.
+        assert store.reply_changes(session, after=start, analyzer=analyzer, limit=1) is None
+        assert store.reply_changes(session, after=start + 3, analyzer=analyzer, limit=10) is None
+        # A lint-rule change moves the corpus version, not the replies'.
+        store.bump_corpus_version(session, replies_changed=False)
+        session.commit()
+        assert store.corpus_versions(session)[1] == start + 2

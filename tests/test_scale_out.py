@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from app import auth, store
 from app.assistant import ConversationContext
+from classifiers import Intent, Reply
 from classifiers.engine import analyzer_version
 from tests.conftest import bearer, fresh_database
 
@@ -28,6 +29,7 @@ def workers(request, tmp_path_factory):
             cache_dir=tmp_path_factory.mktemp("cache"),
             key_cache_ttl_s=0,
             sync_interval_s=0.05,
+            exact_rebuild_after_s=0.3,
         )
         with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
             database = store.connect(url)
@@ -117,6 +119,89 @@ def test_a_new_reply_reaches_the_other_worker(workers):
         return "two-items-gift" not in [s["reply_id"] for s in answer["suggestions"]]
 
     assert _wait_for(gone)
+
+
+def _refuse_full_loads(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the whole corpus for one changed reply")
+
+    monkeypatch.setattr(store, "load_corpus", refuse)
+
+
+def _syncs(workers):
+    return [workers[name].app.state.sync for name in ("a", "b")]
+
+
+def _suggested_ids(client, text, agent):
+    answer = client.post("/v1/suggest", json={"text": text, "k": 5}, headers=agent).json()
+    return [s["reply_id"] for s in answer["suggestions"]]
+
+
+def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch, tmp_path):
+    from app.sync import build_engine
+
+    editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
+    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)))
+    _refuse_full_loads(monkeypatch)
+    reply = {
+        "id": "patched-gift",
+        "text": "亲，满两件我帮您备注多送一份小样哦～",
+        "intents": ["bargaining"],
+        "triggers": ["满两件能多送一份小样吗"],
+    }
+    assert workers["a"].post("/v1/replies", json=reply, headers=editor).status_code == 201
+    # Both workers answer with it without reading the corpus: the change was patched in.
+    assert "patched-gift" in _suggested_ids(workers["a"], reply["triggers"][0], agent)
+    assert _wait_for(lambda: "patched-gift" in _suggested_ids(workers["b"], reply["triggers"][0], agent))
+    assert all(sync.patched_at is not None for sync in _syncs(workers))
+
+    # Once the corpus is quiet, each worker rebuilds exactly: the answers of a fresh start.
+    monkeypatch.undo()
+    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)))
+    fresh = build_engine(workers["database"], workers["b"].app.state.assistant.engine, tmp_path).engine
+    for text in (reply["triggers"][0], "能便宜点吗", "什么时候发货", "我想退货", "再考虑一下"):
+        expected = [s.reply_id for s in fresh.suggest(text, k=5)[1]]
+        assert _suggested_ids(workers["b"], text, agent) == expected
+    assert workers["a"].delete("/v1/replies/patched-gift?version=1", headers=editor).status_code == 200
+    assert _wait_for(lambda: "patched-gift" not in _suggested_ids(workers["b"], reply["triggers"][0], agent))
+
+
+def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
+    from app import sync as sync_module
+
+    sync = workers["b"].app.state.sync
+    monkeypatch.setattr(sync, "exact_after", 3600.0)  # this test runs the rebuild itself
+    assert _wait_for(lambda: sync._rebuilding is None or sync._rebuilding.done())
+    trigger = "今天下单明天能送到家吗"
+    real_build = sync_module.build_engine
+
+    def build_then_change(*args):
+        built = real_build(*args)  # the corpus as it was when the rebuild read it
+        late = Reply(
+            id="late-reply", intents=(Intent.LOGISTICS,), text="亲，明天就能送到哦", triggers=(trigger,)
+        )
+        engine = sync.assistant.engine
+        with Session(workers["database"]) as session:
+            store.create_reply(
+                session,
+                reply=late,
+                analysis=engine.analyze_reply(late),
+                analyzer=analyzer_version(),
+                status="approved",
+                actor="editor",
+            )
+        # The worker's polls go on during the rebuild and patch the new reply in.
+        assert _wait_for(
+            lambda: "late-reply" in [s.reply_id for s in sync.assistant.engine.suggest(trigger)[1]]
+        )
+        return built
+
+    monkeypatch.setattr(sync_module, "build_engine", build_then_change)
+    sync.rebuild()
+    with Session(workers["database"]) as session:
+        assert sync.assistant.corpus_version == store.corpus_version(session)
+    assert "late-reply" in [s.reply_id for s in sync.assistant.engine.suggest(trigger)[1]]
+    assert sync.patched_at is not None  # the late reply was patched onto the exact build
 
 
 def test_stale_edit_is_refused_and_nothing_is_lost(workers):
