@@ -9,6 +9,7 @@ scored with rapidfuzz.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import io
 import itertools
@@ -88,12 +89,50 @@ class _Strings:
         return len(self._offsets) - 1
 
     def plus(self, strings: Iterable[str]) -> _Strings:
-        """A copy with ``strings`` appended (one copy of the text, not one per string)."""
-        more = _Strings(strings)
-        combined = _Strings(())
-        combined._text = self._text + more._text
-        combined._offsets = self._offsets + array("L", (self._offsets[-1] + o for o in more._offsets[1:]))
-        return combined
+        """These strings and then ``strings``, sharing this text rather than copying it."""
+        return _StringsWithTail(self, tuple(strings))
+
+    def rindex(self, string: str) -> int | None:
+        """The index of the last item equal to ``string``, or None."""
+        end = len(self._text)
+        while string and (start := self._text.rfind(string, 0, end)) >= 0:
+            index = bisect.bisect_left(self._offsets, start)  # an item starting right there?
+            offsets = self._offsets[index : index + 2]
+            if len(offsets) == 2 and offsets[0] == start and offsets[1] == start + len(string):
+                return index
+            end = start + len(string) - 1
+        return None
+
+
+class _StringsWithTail(_Strings):
+    """``_Strings`` with a few strings appended (by ``ReplyIndex.patched``) kept apart."""
+
+    __slots__ = ("_count", "_tail")
+
+    def __init__(self, head: _Strings, tail: tuple[str, ...]) -> None:
+        if isinstance(head, _StringsWithTail):
+            head, tail = head._head(), head._tail + tail
+        self._text, self._offsets = head._text, head._offsets
+        self._count, self._tail = len(self._offsets) - 1, tail
+
+    def _head(self) -> _Strings:
+        head = _Strings(())
+        head._text, head._offsets = self._text, self._offsets
+        return head
+
+    def __getitem__(self, index: int) -> str:
+        if index < self._count:
+            return self._text[self._offsets[index] : self._offsets[index + 1]]
+        return self._tail[index - self._count]
+
+    def __len__(self) -> int:
+        return self._count + len(self._tail)
+
+    def rindex(self, string: str) -> int | None:
+        for back, item in enumerate(reversed(self._tail)):
+            if item == string:
+                return len(self) - 1 - back
+        return self._head().rindex(string)
 
 
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
@@ -121,8 +160,6 @@ class ReplyIndex:
     It keeps what ranking and answering need, in compact columns by position, and
     not the ``Reply`` objects themselves.
     """
-
-    _live: dict[str, int] | None = None  # reply id → position, made by the first ``patched``
 
     def __init__(self, analyzed: Iterable[tuple[Reply, ReplyAnalysis]]) -> None:
         ids: list[str] = []
@@ -177,19 +214,19 @@ class ReplyIndex:
         """
         index = object.__new__(ReplyIndex)
         index.__dict__.update(self.__dict__)
-        live = dict(self._live_positions())
         index._shops, index._slots = dict(self._shops), dict(self._slots)
         index._champions, index._by_intent = dict(self._champions), dict(self._by_intent)
         added: list[tuple[Reply, ReplyAnalysis]] = []
         for reply_id, new in changes.items():
-            old = live.pop(reply_id, None)
-            if old is not None:
+            old = self._ids.rindex(reply_id)  # the last one: earlier ones were patched away
+            if old is not None and self._shops.get(old) is not _GONE:
                 index._shops[old] = _GONE
+                index.size -= 1
             if new is not None:
                 added.append(new)
-        total = max(1, len(live) + len(added))
+        index.size += len(added)
+        total = max(1, index.size)
         for position, (reply, analysis) in enumerate(added, start=len(self._ids)):
-            live[reply.id] = position
             if reply.slots:
                 index._slots[position] = reply.slots
             if reply.shop_id is not None:
@@ -208,13 +245,7 @@ class ReplyIndex:
         index._triggers = self._triggers.plus(
             _SEPARATOR.join(content for _, content in analysis.triggers) for _, analysis in added
         )
-        index._live, index.size = live, len(live)
         return index
-
-    def _live_positions(self) -> dict[str, int]:
-        if self._live is None:  # an exact build: every position is live
-            self._live = {self._ids[position]: position for position in range(len(self._ids))}
-        return self._live
 
     def save(self, path: Path) -> None:
         """Write the index for ``load``: a worker starting on an unchanged corpus reads this
@@ -376,6 +407,7 @@ class _IndexUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ("classifiers.rank", "ReplyIndex"),
         ("classifiers.rank", "_Strings"),
+        ("classifiers.rank", "_StringsWithTail"),
         ("classifiers.types", "Intent"),
         ("array", "array"),
         ("array", "_array_reconstructor"),

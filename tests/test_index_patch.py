@@ -107,3 +107,23 @@ def test_a_patched_index_saved_and_loaded_answers_the_same(engine, exact, tmp_pa
     # and it can be patched again: the removed reply stays removed
     again = loaded.index.patched({})
     assert again.size == loaded.index.size
+
+
+def test_an_id_inside_another_id_is_told_apart(engine, exact):
+    # "ship-change-address" is the start of "ship-change-address-shipped".
+    patched = _patched(engine, exact, {"ship-change-address": None})
+    assert patched.index.size == exact.index.size - 1
+    texts = {s.reply_id for text in MESSAGES for s in patched.suggest(text, k=5)[1]}
+    assert "ship-change-address-shipped" in texts and "ship-change-address" not in texts
+
+
+def test_strings_find_the_last_whole_item():
+    from classifiers.rank import _Strings
+
+    strings = _Strings(["ab", "b", "abb", "b", "a"])
+    assert strings.rindex("b") == 3 and strings.rindex("ab") == 0 and strings.rindex("abb") == 2
+    assert strings.rindex("a") == 4 and strings.rindex("ba") is None and strings.rindex("") is None
+    longer = strings.plus(["c", "b"]).plus(["ab"])
+    assert [longer[i] for i in range(len(longer))] == ["ab", "b", "abb", "b", "a", "c", "b", "ab"]
+    assert longer.rindex("b") == 6 and longer.rindex("ab") == 7 and longer.rindex("abb") == 2
+    assert longer.rindex("x") is None

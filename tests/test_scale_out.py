@@ -141,7 +141,9 @@ def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch,
     from app.sync import build_engine
 
     editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
-    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)))
+    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)), timeout=30)
+    for sync in _syncs(workers):
+        monkeypatch.setattr(sync, "exact_after", 3600.0)  # until the patch is seen
     _refuse_full_loads(monkeypatch)
     reply = {
         "id": "patched-gift",
@@ -157,7 +159,7 @@ def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch,
 
     # Once the corpus is quiet, each worker rebuilds exactly: the answers of a fresh start.
     monkeypatch.undo()
-    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)))
+    assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)), timeout=30)
     fresh = build_engine(workers["database"], workers["b"].app.state.assistant.engine, tmp_path).engine
     for text in (reply["triggers"][0], "能便宜点吗", "什么时候发货", "我想退货", "再考虑一下"):
         expected = [s.reply_id for s in fresh.suggest(text, k=5)[1]]
@@ -171,12 +173,12 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
 
     sync = workers["b"].app.state.sync
     monkeypatch.setattr(sync, "exact_after", 3600.0)  # this test runs the rebuild itself
-    assert _wait_for(lambda: sync._rebuilding is None or sync._rebuilding.done())
+    assert _wait_for(lambda: sync._rebuilding is None or sync._rebuilding.done(), timeout=30)
     trigger = "今天下单明天能送到家吗"
     real_build = sync_module.build_engine
 
-    def build_then_change(*args):
-        built = real_build(*args)  # the corpus as it was when the rebuild read it
+    def build_then_change(*args, **kwargs):
+        built = real_build(*args, **kwargs)  # the corpus as it was when the rebuild read it
         late = Reply(
             id="late-reply", intents=(Intent.LOGISTICS,), text="亲，明天就能送到哦", triggers=(trigger,)
         )
