@@ -136,10 +136,17 @@ class _StringsWithTail(_Strings):
 
 
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
+
+
 # The "shop" of a position whose reply was changed or removed by ``ReplyIndex.patched``: no
 # shop id equals it, so the shop check that every candidate passes already skips it, at no
 # cost per message.
-_GONE = object()
+class _Gone:
+    def __reduce__(self) -> str:
+        return "_GONE"  # pickled by name: a saved and loaded index keeps the one sentinel
+
+
+_GONE = _Gone()
 
 
 def _trigger_weights(analysis: ReplyAnalysis) -> dict[str, float]:
@@ -408,6 +415,7 @@ class _IndexUnpickler(pickle.Unpickler):
         ("classifiers.rank", "ReplyIndex"),
         ("classifiers.rank", "_Strings"),
         ("classifiers.rank", "_StringsWithTail"),
+        ("classifiers.rank", "_GONE"),
         ("classifiers.types", "Intent"),
         ("array", "array"),
         ("array", "_array_reconstructor"),
