@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # A corpus change is patched into each worker's index at once; the exact rebuild (seconds
     # at 100,000 replies) waits until the corpus has been unchanged this long.
     exact_rebuild_after_s: float = 10.0
+    # A corpus at least this large is built in a child process, which saves the index for the
+    # worker to load: reading every row would leave the worker's heap too big to give back.
+    build_in_child_from: int = 5000
     # How long a looked-up API key is trusted before the database is asked again.
     key_cache_ttl_s: float = 5.0
 

@@ -50,7 +50,12 @@ class Built(NamedTuple):
 
 
 def build_engine(
-    database: DatabaseEngine, base: Engine, cache_dir: Path, *, saved_only: bool = False
+    database: DatabaseEngine,
+    base: Engine,
+    cache_dir: Path,
+    *,
+    saved_only: bool = False,
+    in_child_from: int | None = None,
 ) -> Built | None:
     """An engine for the database's current corpus, sharing ``base``'s tokenizer and model.
 
@@ -59,7 +64,9 @@ def build_engine(
     instead of reading every reply. Otherwise replies are read with their stored
     analyses; those missing or stale are analysed now and written back, so only the first
     start after a dictionary change pays for them. With ``saved_only``, None instead of
-    reading the rows when no saved index matches.
+    reading the rows when no saved index matches. A corpus of ``in_child_from`` replies or
+    more is built by a child process (see ``build_in_child``) and loaded from its file; if
+    that fails, it is built here.
     """
     analyzer = analyzer_version()
     with Session(database) as session:
@@ -74,6 +81,15 @@ def build_engine(
         return Built(base.with_corpus(replies=(), rules=rules, index=index), current_version, replies[0])
     if saved_only:
         return None
+    if in_child_from is not None and replies[1] >= in_child_from:
+        try:
+            build_in_child(database.url.render_as_string(hide_password=False), cache_dir)
+        except Exception:
+            log.exception("building the index in a child process failed; building it here")
+        else:  # None if the corpus changed meanwhile or the cache cannot be written
+            built = build_engine(database, base, cache_dir, saved_only=True)
+            if built is not None:
+                return built
     with Session(database) as session:
         corpus = store.load_corpus(session, analyzer=analyzer)
     missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
@@ -102,9 +118,16 @@ def build_engine(
     return Built(engine, version, replies[0])
 
 
-def save_exact_index(database_url: str, cache_dir: Path) -> None:
-    """Build the database's index and save it in ``cache_dir``, in a child process (see
-    ``CorpusSync.rebuild``): the memory of reading every row is given back when it exits."""
+def build_in_child(database_url: str, cache_dir: Path) -> None:
+    """Build the database's index and save it in ``cache_dir``, in a child process: reading
+    every row takes ~600 MB and ~8 s at 100,000 replies, which would hold the GIL against
+    the worker's event loop and leave its heap fragmented; a child gives it all back when
+    it exits, and the worker loads the saved file (~0.2 s)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+        child.submit(_save_index, database_url, cache_dir).result()
+
+
+def _save_index(database_url: str, cache_dir: Path) -> None:
     database = store.connect(database_url)
     try:
         build_engine(database, Engine.load(cache_dir=cache_dir, replies=[], rules=[]), cache_dir)
@@ -178,7 +201,15 @@ class CorpusSync:
             )
             rules = store.enabled_lint_rules(session)
         if changes is None:
-            self._install(build_engine(assistant.database, assistant.engine, assistant.settings.cache_dir))
+            settings = assistant.settings
+            self._install(
+                build_engine(
+                    assistant.database,
+                    assistant.engine,
+                    settings.cache_dir,
+                    in_child_from=settings.build_in_child_from,
+                )
+            )
             log.info("corpus version %d: rebuilt in %.2f s", version, time.perf_counter() - started)
             return
         engine = assistant.engine
@@ -211,15 +242,12 @@ class CorpusSync:
     def rebuild(self) -> None:
         """Replace a patched index with an exact build, off the lock: polls go on meanwhile.
 
-        A child process reads every row and saves the index (at 100,000 replies: ~8 s and
-        ~600 MB, which would otherwise hold the GIL against the event loop and leave the
-        worker's heap fragmented); this worker then loads the file (~0.2 s). Changes that
-        arrived during the build are patched onto it before it serves.
+        The build runs in a child process, whatever the corpus size (see ``build_in_child``).
+        Changes that arrived during the build are patched onto it before it serves.
         """
         assistant, settings, started = self.assistant, self.assistant.settings, time.perf_counter()
         try:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-                child.submit(save_exact_index, settings.database_url, settings.cache_dir).result()
+            build_in_child(settings.database_url, settings.cache_dir)
             built = build_engine(assistant.database, assistant.engine, settings.cache_dir, saved_only=True)
             if built is None:  # the corpus changed during the build: wait for the next quiet spell
                 self.patched_at = time.monotonic()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy
 from sqlmodel import Session
 
-from app import store
+from app import store, sync
 from app.sync import build_engine
 from classifiers import Engine, Intent, LintRule, Reply
 from classifiers.corpus import load_replies
@@ -162,6 +162,60 @@ def test_an_unwritable_cache_costs_the_next_start_not_this_one(database, base, t
     assert engine.index.size == len(load_replies())
     assert engine.suggest("能便宜点吗")[1]
     assert "could not save the reply index" in caplog.text
+
+
+def test_a_large_corpus_is_built_by_a_child_and_never_read_here(database, base, tmp_path, monkeypatch):
+    """From ``in_child_from`` replies up, reading every row happens in a spawned child (it
+    does not see this monkeypatch); the worker only loads the file it saved."""
+    cache = tmp_path / "cache"
+    _refuse_rows(monkeypatch)
+    engine, version, _ = build_engine(database, base, cache, in_child_from=len(load_replies()))
+    assert engine.index.size == len(load_replies()) and len(_snapshots(cache)) == 1
+    monkeypatch.undo()
+    exact, same_version, _ = build_engine(database, base, tmp_path / "elsewhere")
+    assert same_version == version
+    for text in TEXTS:
+        assert engine.suggest(text, k=5) == exact.suggest(text, k=5)
+
+
+def test_a_failed_child_build_is_built_here(database, base, tmp_path, monkeypatch, caplog):
+    def crash(database_url, cache_dir):
+        raise RuntimeError("the child died")
+
+    monkeypatch.setattr(sync, "build_in_child", crash)
+    engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=1)
+    assert engine.index.size == len(load_replies()) and engine.suggest("能便宜点吗")[1]
+    assert "building the index in a child process failed" in caplog.text
+
+
+def test_a_corpus_changed_during_the_child_build_is_built_here(database, base, tmp_path, monkeypatch):
+    real_build_in_child = sync.build_in_child
+
+    def build_then_change(database_url, cache_dir):
+        real_build_in_child(database_url, cache_dir)
+        new = Reply(id="late-one", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",))
+        with Session(database) as session:
+            store.create_reply(
+                session,
+                reply=new,
+                analysis=base.analyze_reply(new),
+                analyzer=analyzer_version(),
+                status="approved",
+                actor="e",
+            )
+
+    monkeypatch.setattr(sync, "build_in_child", build_then_change)
+    engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=1)
+    assert engine.index.size == len(load_replies()) + 1  # the saved file was of the older corpus
+
+
+def test_a_small_corpus_is_built_in_the_worker(database, base, tmp_path, monkeypatch):
+    def refuse(database_url, cache_dir):
+        raise AssertionError("started a child for a small corpus")
+
+    monkeypatch.setattr(sync, "build_in_child", refuse)
+    engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=len(load_replies()) + 1)
+    assert engine.index.size == len(load_replies())
 
 
 def test_reply_changes_are_read_by_version(database, base):

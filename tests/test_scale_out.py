@@ -3,6 +3,7 @@ conversation context, feedback, and corpus changes. Each worker here is a whole 
 (its own engine, index, caches) — the only way state can cross is the database."""
 
 import time
+from functools import partial
 
 import pytest
 from sqlmodel import Session, select
@@ -137,6 +138,10 @@ def _suggested_ids(client, text, agent):
     return [s["reply_id"] for s in answer["suggestions"]]
 
 
+def _serves(client, reply_id, text, agent):
+    return reply_id in _suggested_ids(client, text, agent)
+
+
 def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch, tmp_path):
     from app.sync import build_engine
 
@@ -204,6 +209,30 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
         assert sync.assistant.corpus_version == store.corpus_version(session)
     assert "late-reply" in [s.reply_id for s in sync.assistant.engine.suggest(trigger)[1]]
     assert sync.patched_at is not None  # the late reply was patched onto the exact build
+
+
+def test_more_changes_than_a_patch_takes_are_rebuilt_in_a_child(workers, monkeypatch):
+    """An import past PATCH_LIMIT rebuilds the whole index; for a large corpus a spawned child
+    reads the rows (it does not see this monkeypatch) and each worker loads its file."""
+    from app import sync as sync_module
+
+    editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
+    monkeypatch.setattr(sync_module, "PATCH_LIMIT", 0)
+    for sync in _syncs(workers):
+        monkeypatch.setattr(sync.assistant.settings, "build_in_child_from", 1)
+    _refuse_full_loads(monkeypatch)
+    reply = {
+        "id": "imported-gift",
+        "text": "亲，拍下后联系客服备注，给您加送一份试用装哦～",
+        "intents": ["bargaining"],
+        "triggers": ["能不能加送一份试用装"],
+    }
+    assert workers["a"].post("/v1/replies", json=reply, headers=editor).status_code == 201
+    for client in (workers["a"], workers["b"]):
+        assert _wait_for(partial(_serves, client, "imported-gift", reply["triggers"][0], agent), timeout=30)
+    assert all(sync.patched_at is None for sync in _syncs(workers))  # exact, not patched
+    monkeypatch.undo()
+    assert workers["a"].delete("/v1/replies/imported-gift?version=1", headers=editor).status_code == 200
 
 
 def test_stale_edit_is_refused_and_nothing_is_lost(workers):
