@@ -47,8 +47,8 @@ def _out(row: store.ReplyRow) -> dict:
     return row.model_dump(exclude={"analysis", "analyzer", "updated_at"})
 
 
-def _reply(reply_id: str, body: ReplyIn, assistant) -> Reply:
-    reply = Reply(
+def _reply(reply_id: str, body: ReplyIn) -> Reply:
+    return Reply(
         id=reply_id,
         intents=tuple(body.intents),
         text=body.text,
@@ -57,15 +57,24 @@ def _reply(reply_id: str, body: ReplyIn, assistant) -> Reply:
         slots=dict(body.slots),
         shop_id=body.shop_id,
     )
-    if body.status == "approved":
-        # Approved replies are what agents send: hold them to the agents' own rules.
-        result = assistant.engine.lint(reply.text)
-        blocking = [asdict(flag) for flag in result.flags if flag.severity == "block"]
+
+
+def _passes_the_rules(reply: Reply, status: str) -> store.Check | None:
+    """Approved replies are what agents send: hold them to the agents' own rules, as the
+    database has them under the corpus lock (this worker's linter may not have a rule
+    another worker added a moment ago, and a rule being added now is checked after)."""
+    if status != "approved":
+        return None
+
+    def check(session: Session) -> None:
+        blocking_rules = [r for r in store.enabled_lint_rules(session) if r.severity is Severity.BLOCK]
+        blocking = [asdict(flag) for flag in Linter(blocking_rules).lint(reply.text).flags]
         if blocking:
             raise ApiError(
                 422, "reply_fails_lint", "an approved reply may not contain banned phrasing", blocking
             )
-    return reply
+
+    return check
 
 
 def _find(session: Session, reply_id: str) -> store.ReplyRow:
@@ -116,14 +125,14 @@ async def create_reply(
     body: ReplyCreate, request: Request, assistant: AssistantDep, editor: EditorDep
 ) -> dict:
     """Add a reply; approved ones are suggested by every worker within a second."""
-    reply = _reply(body.id, body, assistant)
+    reply = _reply(body.id, body)
     analysis = assistant.engine.analyze_reply(reply)
 
     def write() -> dict | None:
         with Session(assistant.database) as session:
             row = store.create_reply(
                 session, reply=reply, analysis=analysis, analyzer=analyzer_version(),
-                status=body.status, actor=editor.name,
+                status=body.status, actor=editor.name, check=_passes_the_rules(reply, body.status),
             )  # fmt: skip
             return None if row is None else _out(row)
 
@@ -136,7 +145,7 @@ async def create_reply(
 
 async def _save(reply_id: str, body: ReplyIn, version: int, request: Request, editor: Principal) -> dict:
     assistant = request.app.state.assistant
-    reply = _reply(reply_id, body, assistant)
+    reply = _reply(reply_id, body)
     analysis = assistant.engine.analyze_reply(reply)
 
     def write() -> dict:
@@ -144,6 +153,7 @@ async def _save(reply_id: str, body: ReplyIn, version: int, request: Request, ed
             row = store.update_reply(
                 session, reply=reply, analysis=analysis, analyzer=analyzer_version(),
                 status=body.status, expected_version=version, actor=editor.name,
+                check=_passes_the_rules(reply, body.status),
             )  # fmt: skip
             if row is not None:
                 return _out(row)
@@ -179,14 +189,22 @@ def _rule_out(row: store.LintRuleRow) -> dict:
     return row.model_dump(exclude={"updated_at"})
 
 
-def _rule(rule_id: str, body: LintRuleIn, session: Session) -> LintRule:
-    """The rule, refused (422) if it cannot match or would block an approved reply."""
+def _rule(rule_id: str, body: LintRuleIn) -> LintRule:
+    """The rule, refused (422) if it cannot match."""
     rule = rule_from_dict({"id": rule_id, **body.model_dump()})
     problems = rule_problems(rule)
     if problems:
         raise ApiError(422, "invalid_rule", "the rule cannot be used as written", problems)
-    if body.enabled and rule.severity is Severity.BLOCK:
-        # Agents send approved replies as they are: a rule must not block one of them.
+    return rule
+
+
+def _blocks_no_approved_reply(rule: LintRule, enabled: bool) -> store.Check | None:
+    """Agents send approved replies as they are: an enabled blocking rule must not block one
+    of them, as the database has them under the corpus lock (see ``_passes_the_rules``)."""
+    if not enabled or rule.severity is not Severity.BLOCK:
+        return None
+
+    def check(session: Session) -> None:
         linter = Linter([rule])
         blocked = [
             reply_id for reply_id, text in store.approved_reply_texts(session) if not linter.lint(text).ok
@@ -198,7 +216,8 @@ def _rule(rule_id: str, body: LintRuleIn, session: Session) -> LintRule:
                 f"this rule would block {len(blocked)} approved replies; reword them first, or make it warn",
                 {"count": len(blocked), "replies": blocked[:NAMED_REPLIES]},
             )
-    return rule
+
+    return check
 
 
 def _find_rule(session: Session, rule_id: str) -> store.LintRuleRow:
@@ -235,10 +254,17 @@ async def create_rule(
 ) -> dict:
     """Add a banned-phrasing rule; every worker's linter applies it within a second."""
 
+    rule = _rule(body.id, body)
+
     def write() -> dict | None:
         with Session(assistant.database) as session:
-            rule = _rule(body.id, body, session)
-            row = store.create_lint_rule(session, rule=rule, enabled=body.enabled, actor=editor.name)
+            row = store.create_lint_rule(
+                session,
+                rule=rule,
+                enabled=body.enabled,
+                actor=editor.name,
+                check=_blocks_no_approved_reply(rule, body.enabled),
+            )
             return None if row is None else _rule_out(row)
 
     created = await run_in_threadpool(write)
@@ -252,15 +278,20 @@ async def _save_rule(
     rule_id: str, body: LintRuleIn, version: int, request: Request, editor: Principal
 ) -> dict:
     assistant = request.app.state.assistant
+    rule = _rule(rule_id, body)
 
     def write() -> dict:
         with Session(assistant.database) as session:
             current = _find_rule(session, rule_id)
             if current.version != version:
                 raise _stale_edit(f"lint rule {rule_id!r}", _rule_out(current), version)
-            rule = _rule(rule_id, body, session)
             row = store.update_lint_rule(
-                session, rule=rule, enabled=body.enabled, expected_version=version, actor=editor.name
+                session,
+                rule=rule,
+                enabled=body.enabled,
+                expected_version=version,
+                actor=editor.name,
+                check=_blocks_no_approved_reply(rule, body.enabled),
             )
             if row is None:  # another editor saved this version meanwhile
                 raise _stale_edit(f"lint rule {rule_id!r}", _rule_out(_find_rule(session, rule_id)), version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -500,11 +500,30 @@ def _reply_values(reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: 
     }
 
 
-def _create(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> Any:
+# Run by an editor's write once it holds the corpus lock, before it changes anything: it
+# reads the corpus as committed by every earlier writer, and may raise to refuse the write.
+Check = Callable[[Session], None]
+
+
+def _locked(session: Session, model: type, check: Check | None) -> int:
+    """Take the corpus lock (see ``bump_corpus_version``) and run ``check`` under it; returns
+    the replies' version of this change. Writers that check the corpus against themselves
+    (a reply against the rules, a rule against the replies) are so checked one at a time."""
+    replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
+    if check is not None:
+        try:
+            check(session)
+        except BaseException:
+            session.rollback()
+            raise
+    return replies_version
+
+
+def _create(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog, check: Check | None) -> Any:
     """Insert ``row`` (at version 1), audited and counted; None when its id is taken."""
     model, row_id = type(row), row.id
     try:
-        replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
+        replies_version = _locked(session, model, check)
         if isinstance(row, ReplyRow):
             row.changed_in = replies_version
         session.add(row)
@@ -524,6 +543,7 @@ def _update(
     expected_version: int,
     values: dict[str, Any],
     audit: AuditLog,
+    check: Check | None,
 ) -> Any:
     """The updated row, or None when the row is missing or no longer at ``expected_version``.
 
@@ -531,7 +551,7 @@ def _update(
     exactly one wins and the other learns its edit is stale. The corpus state row is
     locked first, as in ``_create``: every writer takes the two locks in the same order.
     """
-    replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
+    replies_version = _locked(session, model, check)
     if model is ReplyRow:
         values = {**values, "changed_in": replies_version}
     statement = (
@@ -548,13 +568,21 @@ def _update(
 
 
 def create_reply(
-    session: Session, *, reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: str, actor: str
+    session: Session,
+    *,
+    reply: Reply,
+    analysis: ReplyAnalysis,
+    analyzer: str,
+    status: str,
+    actor: str,
+    check: Check | None = None,
 ) -> ReplyRow | None:
     """The new row, or None when a reply with that id exists (retired ones included)."""
     return _create(
         session,
         ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)),
         AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}),
+        check,
     )
 
 
@@ -567,6 +595,7 @@ def update_reply(
     status: str,
     expected_version: int,
     actor: str,
+    check: Check | None = None,
 ) -> ReplyRow | None:
     return _update(
         session,
@@ -580,6 +609,7 @@ def update_reply(
             target=reply.id,
             detail={"status": status, "from": expected_version},
         ),
+        check=check,
     )
 
 
@@ -610,17 +640,26 @@ def _rule_values(rule: LintRule, enabled: bool) -> dict[str, Any]:
     }
 
 
-def create_lint_rule(session: Session, *, rule: LintRule, enabled: bool, actor: str) -> LintRuleRow | None:
+def create_lint_rule(
+    session: Session, *, rule: LintRule, enabled: bool, actor: str, check: Check | None = None
+) -> LintRuleRow | None:
     """The new row, or None when a rule with that id exists (disabled ones included)."""
     return _create(
         session,
         LintRuleRow(id=rule.id, version=1, **_rule_values(rule, enabled)),
         AuditLog(actor=actor, action="create_lint_rule", target=rule.id, detail={"enabled": enabled}),
+        check,
     )
 
 
 def update_lint_rule(
-    session: Session, *, rule: LintRule, enabled: bool, expected_version: int, actor: str
+    session: Session,
+    *,
+    rule: LintRule,
+    enabled: bool,
+    expected_version: int,
+    actor: str,
+    check: Check | None = None,
 ) -> LintRuleRow | None:
     return _update(
         session,
@@ -634,6 +673,7 @@ def update_lint_rule(
             target=rule.id,
             detail={"enabled": enabled, "from": expected_version},
         ),
+        check=check,
     )
 
 

@@ -348,6 +348,60 @@ def test_a_new_lint_rule_reaches_the_other_worker(workers):
     assert [entry.action for entry in audit] == ["create_lint_rule", "update_lint_rule", "update_lint_rule"]
 
 
+def test_a_reply_is_checked_against_the_rules_in_the_database(workers, monkeypatch):
+    """Worker b has not yet heard of a rule added on worker a: approving a reply that the
+    rule blocks is refused all the same, since the check reads the rules under the lock."""
+    editor = bearer(workers["keys"]["editor"])
+    monkeypatch.setattr(workers["b"].app.state.sync, "poll", lambda: None)  # b stays behind
+    rule = {**RULE, "id": "not-our-problem", "phrases": ["那是快递的问题"]}
+    assert workers["a"].post("/v1/lint-rules", json=rule, headers=editor).status_code == 201
+    draft = {"id": "blames-courier", "text": "亲，那是快递的问题哦", "intents": ["logistics"]}
+    assert (
+        workers["b"].post("/v1/replies", json={**draft, "status": "draft"}, headers=editor).status_code == 201
+    )
+    approved = {**draft, "status": "approved", "version": 1}
+    refused = workers["b"].put("/v1/replies/blames-courier", json=approved, headers=editor)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "reply_fails_lint" and error["detail"][0]["rule_id"] == "not-our-problem"
+    created = workers["b"].post("/v1/replies", json={**draft, "id": "blames-courier-2"}, headers=editor)
+    assert created.status_code == 422
+    with Session(workers["database"]) as session:  # nothing of the refused writes was kept
+        assert store.reply_row(session, reply_id="blames-courier").status == "draft"
+        assert store.reply_row(session, reply_id="blames-courier-2") is None
+    monkeypatch.undo()
+    disabled = workers["a"].delete("/v1/lint-rules/not-our-problem?version=1", headers=editor)
+    assert disabled.status_code == 200
+
+
+def test_a_rule_and_a_reply_it_blocks_never_both_land(workers):
+    """Added at the same moment on two workers, the second to take the corpus lock sees the
+    first: never an approved reply that an enabled blocking rule blocks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    editor = bearer(workers["keys"]["editor"])
+    landed = []
+    for round_ in range(8):
+        phrase = f"第{round_}号说法不归我们"
+        rule = {**RULE, "id": f"race-rule-{round_}", "phrases": [phrase]}
+        reply = {"id": f"race-reply-{round_}", "text": f"亲，{phrase}哦", "intents": ["logistics"]}
+        with ThreadPoolExecutor(2) as pool:
+            rule_answer = pool.submit(workers["a"].post, "/v1/lint-rules", json=rule, headers=editor)
+            reply_answer = pool.submit(workers["b"].post, "/v1/replies", json=reply, headers=editor)
+            statuses = (rule_answer.result().status_code, reply_answer.result().status_code)
+        assert sorted(statuses) == [201, 422], statuses
+        landed.append(statuses[0] == 201)
+    from classifiers.lint import Linter
+
+    with Session(workers["database"]) as session:
+        blocking = [rule for rule in store.enabled_lint_rules(session) if rule.severity == "block"]
+        approved = dict(store.approved_reply_texts(session))
+    assert all(Linter(blocking).lint(text).ok for text in approved.values())
+    for round_, rule_landed in enumerate(landed):
+        path = f"/v1/lint-rules/race-rule-{round_}" if rule_landed else f"/v1/replies/race-reply-{round_}"
+        assert workers["a"].delete(f"{path}?version=1", headers=editor).status_code == 200
+
+
 def test_every_stored_reply_has_a_current_analysis(workers):
     with Session(workers["database"]) as session:
         rows = session.exec(select(store.ReplyRow)).all()
