@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         polling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await polling
+        await sync.close()
         await assistant.close()
         database.dispose()
 

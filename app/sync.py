@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -118,13 +117,33 @@ def build_engine(
     return Built(engine, version, replies[0])
 
 
+# Index builds running in child processes, stopped by ``stop_children`` at shutdown.
+_children: set[multiprocessing.process.BaseProcess] = set()
+
+
 def build_in_child(database_url: str, cache_dir: Path) -> None:
     """Build the database's index and save it in ``cache_dir``, in a child process: reading
     every row takes ~600 MB and ~8 s at 100,000 replies, which would hold the GIL against
     the worker's event loop and leave its heap fragmented; a child gives it all back when
-    it exits, and the worker loads the saved file (~0.2 s)."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        child.submit(_save_index, database_url, cache_dir).result()
+    it exits, and the worker loads the saved file (~0.2 s). Raises if the child failed (it
+    prints its own traceback) or was stopped."""
+    child = multiprocessing.get_context("spawn").Process(
+        target=_save_index, args=(database_url, cache_dir), name="huashu-index-build", daemon=True
+    )
+    child.start()
+    _children.add(child)
+    try:
+        child.join()
+    finally:
+        _children.discard(child)
+    if child.exitcode != 0:
+        raise RuntimeError(f"the index build exited with code {child.exitcode}")
+
+
+def stop_children() -> None:
+    """Terminate index builds in flight: a worker shutting down does not wait for one."""
+    for child in list(_children):
+        child.terminate()
 
 
 def _save_index(database_url: str, cache_dir: Path) -> None:
@@ -156,6 +175,7 @@ class CorpusSync:
         self.patched_at: float | None = None  # when the index was last patched; None: exact
         self._lock = threading.Lock()  # one change of the engine at a time per worker
         self._rebuilding: asyncio.Task | None = None
+        self._closing = False
         self._forgotten_at = time.monotonic()
 
     async def run(self) -> None:
@@ -171,6 +191,13 @@ class CorpusSync:
                 log.exception("sync poll failed")
             if self._rebuild_due():
                 self._rebuilding = asyncio.create_task(asyncio.to_thread(self.rebuild))
+
+    async def close(self) -> None:
+        """Stop an exact rebuild in flight (its child is terminated, not waited for)."""
+        self._closing = True
+        while self._rebuilding is not None and not self._rebuilding.done():
+            stop_children()  # again until the rebuild ends: its child may start only now
+            await asyncio.wait([self._rebuilding], timeout=0.05)
 
     async def refresh_now(self) -> None:
         """After a change made on this worker: apply it before answering the editor."""
@@ -258,6 +285,8 @@ class CorpusSync:
                 if built.version != serving:  # never serve an older corpus, even briefly
                     self._apply_changes()
         except Exception:  # tried again after the next quiet spell
+            if self._closing:
+                return
             log.exception("exact rebuild failed")
             self.patched_at = time.monotonic()
             return

@@ -4,6 +4,7 @@ reply; any change to the corpus, a damaged file or a foreign one means a rebuild
 import dataclasses
 import pickle
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -216,6 +217,59 @@ def test_a_small_corpus_is_built_in_the_worker(database, base, tmp_path, monkeyp
     monkeypatch.setattr(sync, "build_in_child", refuse)
     engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=len(load_replies()) + 1)
     assert engine.index.size == len(load_replies())
+
+
+def _hang(database_url, cache_dir):
+    """Stands in for a long index build; runs in the spawned child."""
+    time.sleep(120)
+
+
+def _wait_for_a_child():
+    deadline = time.monotonic() + 60
+    while not sync._children and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sync._children, "no child build started"
+
+
+def test_a_child_build_in_flight_is_stopped_not_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(sync, "_save_index", _hang)
+    failures = []
+
+    def build():
+        try:
+            sync.build_in_child("sqlite://", tmp_path)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    _wait_for_a_child()
+    stopped = time.monotonic()
+    sync.stop_children()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - stopped < 5
+    assert failures and "exited with code" in failures[0]
+
+
+def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeypatch, caplog):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    monkeypatch.setattr(sync, "_save_index", _hang)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'huashu.db'}",
+        cache_dir=tmp_path / "cache",
+        sync_interval_s=0.05,
+        exact_rebuild_after_s=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        client.app.state.sync.patched_at = time.monotonic()  # as after a patch: a rebuild is due
+        _wait_for_a_child()
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5
+    assert not sync._children and "exact rebuild failed" not in caplog.text
 
 
 def test_reply_changes_are_read_by_version(database, base):
