@@ -18,6 +18,7 @@ from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
 from classifiers.rank import ReplyIndex
 from classifiers.types import Severity
+from tests.conftest import approve_directly
 
 TEXTS = ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗")
 
@@ -194,16 +195,10 @@ def test_a_corpus_changed_during_the_child_build_is_built_here(database, base, t
 
     def build_then_change(database_url, cache_dir):
         real_build_in_child(database_url, cache_dir)
-        new = Reply(id="late-one", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",))
-        with Session(database) as session:
-            store.create_reply(
-                session,
-                reply=new,
-                analysis=base.analyze_reply(new),
-                analyzer=analyzer_version(),
-                status="approved",
-                actor="e",
-            )
+        late = Reply(
+            id="late-one", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",)
+        )
+        approve_directly(database, base, late)
 
     monkeypatch.setattr(sync, "build_in_child", build_then_change)
     engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=1)
@@ -277,14 +272,7 @@ def test_reply_changes_are_read_by_version(database, base):
     with Session(database) as session:
         start = store.corpus_versions(session)[1]
         new = Reply(id="new-one", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",))
-        store.create_reply(
-            session,
-            reply=new,
-            analysis=base.analyze_reply(new),
-            analyzer=analyzer,
-            status="approved",
-            actor="e",
-        )
+        approve_directly(database, base, new)
         row = store.reply_row(session, reply_id="refund-progress")
         old = next(r for r in load_replies() if r.id == "refund-progress")
         store.update_reply(

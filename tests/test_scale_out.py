@@ -12,7 +12,7 @@ from app import auth, store
 from app.assistant import ConversationContext
 from classifiers import Intent, Reply
 from classifiers.engine import analyzer_version
-from tests.conftest import bearer, fresh_database
+from tests.conftest import approve_directly, bearer, fresh_database
 
 NEW_TRIGGER = "两件一起拍能不能多送一个赠品"
 
@@ -187,16 +187,7 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
         late = Reply(
             id="late-reply", intents=(Intent.LOGISTICS,), text="亲，明天就能送到哦", triggers=(trigger,)
         )
-        engine = sync.assistant.engine
-        with Session(workers["database"]) as session:
-            store.create_reply(
-                session,
-                reply=late,
-                analysis=engine.analyze_reply(late),
-                analyzer=analyzer_version(),
-                status="approved",
-                actor="editor",
-            )
+        approve_directly(workers["database"], sync.assistant.engine, late)
         # The worker's polls go on during the rebuild and patch the new reply in.
         assert _wait_for(
             lambda: "late-reply" in [s.reply_id for s in sync.assistant.engine.suggest(trigger)[1]]
