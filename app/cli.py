@@ -188,10 +188,10 @@ def cmd_train(args, stdin: TextIO, out: TextIO) -> int:
     from functools import partial
 
     from classifiers import corpus, intent
-    from classifiers.engine import DEFAULT_CACHE_DIR, analyze
+    from classifiers.engine import analyze
     from classifiers.tokenize import Tokenizer
 
-    tokenizer = Tokenizer(corpus.DICTIONARY_FILE, DEFAULT_CACHE_DIR)
+    tokenizer = Tokenizer(corpus.DICTIONARY_FILE)
     examples = corpus.training_examples()
     artifact = intent.train(examples, partial(analyze, tokenizer))
     path = Path(args.output) if args.output else intent.MODEL_FILE

@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     # The embedded default: a SQLite file in ./data. PostgreSQL: postgresql+psycopg://user:pw@host/db
     database_url: str = "sqlite:///data/huashu.db"
     cors_origins: list[str] = []
-    # Where jieba caches its prefix dictionary between starts.
+    # Where each worker saves its built reply index, for the next start on the same corpus.
     cache_dir: Path = Path("data/cache")
     # Limits: characters of one message or draft, bytes of one WebSocket frame or REST body.
     max_text_chars: int = 2000

@@ -149,7 +149,7 @@ def stop_children() -> None:
 def _save_index(database_url: str, cache_dir: Path) -> None:
     database = store.connect(database_url)
     try:
-        build_engine(database, Engine.load(cache_dir=cache_dir, replies=[], rules=[]), cache_dir)
+        build_engine(database, Engine.load(replies=[], rules=[]), cache_dir)
     finally:
         database.dispose()
 

@@ -9,7 +9,7 @@ atomically.
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import importlib.metadata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -23,7 +23,6 @@ from classifiers.rank import ReplyAnalysis, ReplyIndex
 from classifiers.tokenize import Tokenizer
 from classifiers.types import Classification, LintResult, LintRule, Reply, Suggestion
 
-DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "huashu-cache"
 # Bump when normalize or tokenize change how text is analysed: stored analyses become stale.
 ANALYSIS_FORMAT = 1
 
@@ -38,7 +37,8 @@ class Analysis:
 def analyzer_version() -> str:
     """Changes whenever a stored ``ReplyAnalysis`` would come out differently."""
     digest = hashlib.sha256(corpus.DICTIONARY_FILE.read_bytes())
-    digest.update(str(ANALYSIS_FORMAT).encode())
+    # A new rjieba may ship a changed dictionary.
+    digest.update(f"{ANALYSIS_FORMAT}-{importlib.metadata.version('rjieba')}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -74,13 +74,12 @@ class Engine:
     def load(
         cls,
         *,
-        cache_dir: Path = DEFAULT_CACHE_DIR,
         replies: Iterable[Reply] | None = None,
         rules: Iterable[LintRule] | None = None,
         model_path: Path | None = None,
     ) -> Engine:
         """Load everything; replies and rules default to the files in ``scripts_corpus/``."""
-        tokenizer = Tokenizer(corpus.DICTIONARY_FILE, cache_dir)
+        tokenizer = Tokenizer(corpus.DICTIONARY_FILE)
         model = IntentModel.load(model_path) if model_path else IntentModel.load()
         return cls(
             tokenizer,

@@ -15,8 +15,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "dev_buyer_messages.jsonl"
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory) -> Engine:
-    return Engine.load(cache_dir=tmp_path_factory.mktemp("jieba"))
+def engine() -> Engine:
+    return Engine.load()
 
 
 def dev_messages() -> dict[str, str]:

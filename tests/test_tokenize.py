@@ -38,57 +38,55 @@ def test_punctuation_and_spaces_are_not_tokens(engine):
     assert not {"，", ",", " ", "!", "！"} & set(tokens)
 
 
-def test_cache_file_written_to_configured_folder(tmp_path):
-    from classifiers.corpus import DICTIONARY_FILE
-    from classifiers.tokenize import Tokenizer
-
-    Tokenizer(DICTIONARY_FILE, tmp_path)
-    assert any(path.name.endswith(".cache") for path in tmp_path.iterdir())
-
-
-def test_prefix_dictionary_cache_matches_jieba(tmp_path):
+@pytest.fixture(scope="module")
+def jieba_reference():
+    """jieba itself with the same user dictionary: what the tokenizer must equal."""
     import jieba
 
-    from classifiers import corpus
-    from classifiers.tokenize import Tokenizer
+    from classifiers.corpus import DICTIONARY_FILE
 
     reference = jieba.Tokenizer()
-    reference.tmp_dir = str(tmp_path / "jieba-own")
-    reference.initialize()
-    reference.load_userdict(str(corpus.DICTIONARY_FILE))
-    built = Tokenizer(corpus.DICTIONARY_FILE, tmp_path)  # builds and writes our cache
-    assert list(tmp_path.glob("jieba-prefix-*.words"))
-    loaded = Tokenizer(corpus.DICTIONARY_FILE, tmp_path)  # reads it
-    for tokenizer in (built, loaded):
-        assert tokenizer._jieba.FREQ == reference.FREQ and tokenizer._jieba.total == reference.total
-    # A damaged cache is rebuilt, not trusted.
-    for path in tmp_path.glob("jieba-prefix-*.counts"):
-        path.write_bytes(path.read_bytes()[:80])
-    assert Tokenizer(corpus.DICTIONARY_FILE, tmp_path)._jieba.FREQ == reference.FREQ
+    reference.load_userdict(str(DICTIONARY_FILE))
+    return reference
 
 
-def _jieba_tokens(tokenizer, text: str) -> list[str]:
-    """What ``Tokenizer._cut`` replaces: jieba's own cut, filtered the same way."""
-    return [w for w in tokenizer._jieba.cut(text, HMM=False) if w.strip() and (w.isalnum() or len(w) > 1)]
+def _jieba_tokens(reference, text: str) -> list[str]:
+    """jieba's own cut, keeping what ``Tokenizer._cut`` keeps."""
+    return [w for w in reference.cut(text, HMM=False) if w.strip() and (w.isalnum() or len(w) > 1)]
 
 
-def test_segmentation_equals_jiebas_on_real_messages(engine):
+def test_segmentation_equals_jiebas_on_real_messages(engine, jieba_reference):
     texts = [normalized_text(text) for text in dev_messages().values()]
     texts += [normalized_text(r.text) for r in load_replies()]
-    assert len(texts) > 200
+    texts += [normalized_text(t) for r in load_replies() for t in r.triggers]
+    assert len(texts) > 500
     for text in texts:
         ours: list[str] = []
         engine.tokenizer._cut(text, ours)
-        assert ours == _jieba_tokens(engine.tokenizer, text), text
+        assert ours == _jieba_tokens(jieba_reference, text), text
 
 
 @given(
     st.text(
-        alphabet=st.sampled_from("发货快递退款优惠便宜包邮质量不错行了吗亲京东顺丰abcXY0129+#.-_%& ，!"),
+        # Shop words, Latin runs and jieba's symbols, and characters that jieba-rs counts as
+        # Chinese but jieba does not (CJK extension A, U+9FD6 and up, compatibility ideographs).
+        alphabet=st.sampled_from(
+            "发货快递退款优惠便宜包邮质量不错行了吗亲京东顺丰abcXY0129+#.-_%& ，!㐀㐁鿖鿿豈"
+        ),
         max_size=30,
     )
 )
-def test_segmentation_equals_jiebas_on_any_text(engine, text):
+def test_segmentation_equals_jiebas_on_any_text(engine, jieba_reference, text):
     ours: list[str] = []
     engine.tokenizer._cut(text, ours)
-    assert ours == _jieba_tokens(engine.tokenizer, text)
+    assert ours == _jieba_tokens(jieba_reference, text)
+
+
+def test_user_dictionary_words_stay_whole_with_or_without_a_frequency(tmp_path):
+    from classifiers.tokenize import Tokenizer
+
+    empty, dictionary = tmp_path / "empty.txt", tmp_path / "dictionary.txt"
+    empty.write_text("", encoding="utf-8")
+    dictionary.write_text("闪电退 3000 n\n秒发货仓\n\n", encoding="utf-8")
+    assert Tokenizer(empty).tokenize("闪电退秒发货仓") != ["闪电退", "秒发货仓"]
+    assert Tokenizer(dictionary).tokenize("闪电退秒发货仓") == ["闪电退", "秒发货仓"]
