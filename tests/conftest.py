@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from classifiers import Engine
+from classifiers import Engine, Intent, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "dev_buyer_messages.jsonl"
+# A reply only shop-7's agents may be offered.
+SHOP_7_REPLY = Reply(
+    id="shop-7-only",
+    intents=(Intent.LOGISTICS,),
+    text="亲，本店今天发货哦",
+    triggers=("今天发货吗",),
+    shop_id="shop-7",
+)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import pytest
 
 from classifiers import Intent, Reply
 from classifiers.corpus import load_replies
+from tests.conftest import SHOP_7_REPLY
 
 # Every reply's own triggers, plus plain buyer questions: every reply is reachable.
 MESSAGES = sorted(
@@ -80,15 +81,8 @@ def test_a_reply_patched_twice_answers_with_its_last_version(engine, exact):
     ]
 
 
-def test_a_patched_shop_reply_stays_in_its_shop(engine, exact):
-    shop_reply = Reply(
-        id="shop-7-only",
-        intents=(Intent.LOGISTICS,),
-        text="亲，本店今天发货哦",
-        triggers=("今天发货吗",),
-        shop_id="shop-7",
-    )
-    patched = _patched(engine, exact, {shop_reply.id: shop_reply})
+def test_a_patched_SHOP_7_REPLY_stays_in_its_shop(engine, exact):
+    patched = _patched(engine, exact, {SHOP_7_REPLY.id: SHOP_7_REPLY})
     assert "shop-7-only" in [s.reply_id for s in patched.suggest("今天发货吗", k=5, shop_id="shop-7")[1]]
     assert "shop-7-only" not in [s.reply_id for s in patched.suggest("今天发货吗", k=5)[1]]
     # Moved out of every shop's corpus: no shop sees it.

@@ -1,7 +1,7 @@
 from classifiers import Intent, Reply
 from classifiers.corpus import load_replies, read_jsonl
 from classifiers.rank import fill_slots
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHOP_7_REPLY
 
 
 def test_suggestions_follow_intent(engine):
@@ -51,14 +51,7 @@ def test_near_duplicates_removed(engine):
 
 
 def test_shop_scope(engine):
-    shop_reply = Reply(
-        id="shop-7-only",
-        intents=(Intent.LOGISTICS,),
-        text="亲，本店今天发货哦",
-        triggers=("今天发货吗",),
-        shop_id="shop-7",
-    )
-    scoped = engine.with_corpus(replies=[shop_reply, *load_replies()])
+    scoped = engine.with_corpus(replies=[SHOP_7_REPLY, *load_replies()])
     ids_for_shop = [s.reply_id for s in scoped.suggest("今天发货吗", k=5, shop_id="shop-7")[1]]
     ids_global = [s.reply_id for s in scoped.suggest("今天发货吗", k=5)[1]]
     assert "shop-7-only" in ids_for_shop
