@@ -29,7 +29,8 @@ class Tokenizer:
 
     def __init__(self, user_dictionary: Path) -> None:
         self._jieba = rjieba.Jieba()
-        for line in user_dictionary.read_text(encoding="utf-8").splitlines():
+        # "utf-8-sig": a leading byte-order mark is dropped, as jieba drops it.
+        for line in user_dictionary.read_text(encoding="utf-8-sig").splitlines():
             if entry := _USER_ENTRY_RE.match(line.strip()):
                 word, frequency, tag = entry.groups()
                 # Without a frequency, jieba-rs suggests one as jieba does (they may differ by 1).

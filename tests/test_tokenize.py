@@ -90,3 +90,11 @@ def test_user_dictionary_words_stay_whole_with_or_without_a_frequency(tmp_path):
     dictionary.write_text("闪电退 3000 n\n秒发货仓\n\n", encoding="utf-8")
     assert Tokenizer(empty).tokenize("闪电退秒发货仓") != ["闪电退", "秒发货仓"]
     assert Tokenizer(dictionary).tokenize("闪电退秒发货仓") == ["闪电退", "秒发货仓"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(tmp_path):
+    from classifiers.tokenize import Tokenizer
+
+    dictionary = tmp_path / "dictionary.txt"
+    dictionary.write_text("\ufeff闪电退 3000 n\n", encoding="utf-8")
+    assert Tokenizer(dictionary).tokenize("闪电退") == ["闪电退"]
