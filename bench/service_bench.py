@@ -63,6 +63,10 @@ def draft_frame(i: int, text: str) -> str:
     return json.dumps({"type": "draft", "id": i, "text": text}, ensure_ascii=False)
 
 
+def ping_frame(i: int) -> str:
+    return json.dumps({"type": "ping", "id": i})
+
+
 # ---- processes ------------------------------------------------------------------------
 
 
@@ -235,6 +239,12 @@ def cases(buyers: list[str], drafts: list[str], duration: float) -> list[dict]:
     for concurrency in (1, 10, 100):
         out.append({"case": "ws_suggest", "mode": "ws", "concurrency": concurrency, "frames": suggest_frames})
         out.append({"case": "ws_lint", "mode": "ws", "concurrency": concurrency, "frames": lint_frames})
+    # The service's floor: a frame through all of its own handling (parse, validate, rate
+    # limit, metrics, answer) with no language work. What it loses to the echo is not the
+    # pipeline's.
+    out.append(
+        {"case": "ws_ping", "mode": "ws", "concurrency": 10, "frames": [ping_frame(i) for i in range(100)]}
+    )
     for name, frames in (("ws_suggest_pipelined", suggest_frames), ("ws_lint_pipelined", lint_frames)):
         out.append({"case": name, "mode": "ws", "concurrency": 10, "depth": 16, "frames": frames})
     for concurrency in (1, 10, 100):
@@ -372,6 +382,7 @@ def single_worker(args, out, buyers, drafts, work, cache, report, summary) -> No
         {
             "ws_suggest_vs_echo": _ratio(service, echo, "ws_suggest c=10"),
             "ws_lint_vs_echo": _ratio(service, echo, "ws_lint c=10"),
+            "ws_ping_vs_echo": _ratio(service, echo, "ws_ping c=10"),
             "http_suggest_vs_echo": _ratio(service, echo, "http_suggest c=10"),
             "http_lint_vs_echo": _ratio(service, echo, "http_lint c=10"),
             "p99_ms_open_loop_1000": service["ws_open_loop_1000 c=100"]["p99_ms"],

@@ -142,9 +142,9 @@ def test_benchmark_load_client_counts_answers_and_errors(server):
     """The benchmark's clients (bench/load.py) against the real server: answers are counted,
     and error answers are counted as errors, on the socket and on keep-alive HTTP."""
     from bench.load import run as load
-    from bench.service_bench import buyer_frame, draft_frame
+    from bench.service_bench import buyer_frame, draft_frame, ping_frame
 
-    frames = [buyer_frame(0, "能便宜点吗"), draft_frame(1, "可能吧")]
+    frames = [buyer_frame(0, "能便宜点吗"), draft_frame(1, "可能吧"), ping_frame(2)]
     spec = {"concurrency": 2, "duration": 0.3, "warmup": 0.05}
     socket = run(load({**spec, "mode": "ws", "url": server["url"], "frames": frames}))
     assert socket["answered"] > 0 and socket["errors"] == 0
