@@ -83,6 +83,8 @@ def build_engine(
     if in_child_from is not None and replies[1] >= in_child_from:
         try:
             build_in_child(database.url.render_as_string(hide_password=False), cache_dir)
+        except BuildStopped:
+            raise  # the worker is shutting down: building here instead would only hold it up
         except Exception:
             log.exception("building the index in a child process failed; building it here")
         else:  # None if the corpus changed meanwhile or the cache cannot be written
@@ -119,6 +121,11 @@ def build_engine(
 
 # Index builds running in child processes, stopped by ``stop_children`` at shutdown.
 _children: set[multiprocessing.process.BaseProcess] = set()
+_stopped: set[multiprocessing.process.BaseProcess] = set()  # those ``stop_children`` terminated
+
+
+class BuildStopped(RuntimeError):
+    """An index build's child was terminated by ``stop_children``: the worker is shutting down."""
 
 
 def build_in_child(database_url: str, cache_dir: Path) -> None:
@@ -126,7 +133,7 @@ def build_in_child(database_url: str, cache_dir: Path) -> None:
     every row takes ~600 MB and ~8 s at 100,000 replies, which would hold the GIL against
     the worker's event loop and leave its heap fragmented; a child gives it all back when
     it exits, and the worker loads the saved file (~0.2 s). Raises if the child failed (it
-    prints its own traceback) or was stopped."""
+    prints its own traceback), ``BuildStopped`` if ``stop_children`` stopped it."""
     child = multiprocessing.get_context("spawn").Process(
         target=_save_index, args=(database_url, cache_dir), name="huashu-index-build", daemon=True
     )
@@ -136,13 +143,17 @@ def build_in_child(database_url: str, cache_dir: Path) -> None:
         child.join()
     finally:
         _children.discard(child)
+    stopped = child in _stopped
+    _stopped.discard(child)
     if child.exitcode != 0:
-        raise RuntimeError(f"the index build exited with code {child.exitcode}")
+        failure = BuildStopped if stopped else RuntimeError
+        raise failure(f"the index build exited with code {child.exitcode}")
 
 
 def stop_children() -> None:
     """Terminate index builds in flight: a worker shutting down does not wait for one."""
     for child in list(_children):
+        _stopped.add(child)
         child.terminate()
 
 
@@ -175,6 +186,7 @@ class CorpusSync:
         self.patched_at: float | None = None  # when the index was last patched; None: exact
         self._lock = threading.Lock()  # one change of the engine at a time per worker
         self._rebuilding: asyncio.Task | None = None
+        self._polling: asyncio.Task | None = None
         self._closing = False
         self._forgotten_at = time.monotonic()
 
@@ -185,19 +197,28 @@ class CorpusSync:
         """
         while True:
             await asyncio.sleep(self.interval)
+            # Shielded: cancelling this loop at shutdown leaves a poll in flight to ``close``,
+            # which stops the child building an import instead of waiting for it.
+            self._polling = asyncio.create_task(asyncio.to_thread(self.poll))
             try:
-                await asyncio.to_thread(self.poll)
+                await asyncio.shield(self._polling)
             except Exception:  # a database hiccup must not stop syncing for good
                 log.exception("sync poll failed")
             if self._rebuild_due():
                 self._rebuilding = asyncio.create_task(asyncio.to_thread(self.rebuild))
 
     async def close(self) -> None:
-        """Stop an exact rebuild in flight (its child is terminated, not waited for)."""
+        """Stop a poll's import build or an exact rebuild in flight: the child building it is
+        terminated, not waited for."""
         self._closing = True
-        while self._rebuilding is not None and not self._rebuilding.done():
-            stop_children()  # again until the rebuild ends: its child may start only now
-            await asyncio.wait([self._rebuilding], timeout=0.05)
+        in_flight = [task for task in (self._polling, self._rebuilding) if task and not task.done()]
+        while not all(task.done() for task in in_flight):
+            stop_children()  # again until they end: a child may start only now
+            await asyncio.wait(in_flight, timeout=0.05)
+        if self._polling in in_flight and not self._polling.cancelled():
+            error = self._polling.exception()  # nobody else awaits it now
+            if error is not None and not isinstance(error, BuildStopped):
+                log.error("sync poll failed", exc_info=error)
 
     async def refresh_now(self) -> None:
         """After a change made on this worker: apply it before answering the editor."""

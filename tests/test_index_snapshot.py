@@ -268,6 +268,35 @@ def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeyp
     assert not sync._children and "exact rebuild failed" not in caplog.text
 
 
+def test_shutdown_during_an_import_does_not_wait_for_its_build(tmp_path, monkeypatch, caplog):
+    """More changed replies than a patch takes (an import) make the poll rebuild in a child.
+    Shutting down meanwhile stops that child, and does not build the index in the worker instead."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'huashu.db'}",
+        cache_dir=tmp_path / "cache",
+        sync_interval_s=0.05,
+        build_in_child_from=1,
+    )
+    with TestClient(create_app(settings)) as client:
+        monkeypatch.setattr(sync, "PATCH_LIMIT", 0)  # any change is more than a patch takes
+        monkeypatch.setattr(sync, "_save_index", _hang)
+        assistant = client.app.state.assistant
+        imported = Reply(
+            id="imported", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",)
+        )
+        approve_directly(assistant.database, assistant.engine, imported)
+        _wait_for_a_child()
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5
+    assert not sync._children
+    assert "building the index in a child process failed" not in caplog.text  # nor built here
+
+
 def test_reply_changes_are_read_by_version(database, base):
     analyzer = analyzer_version()
     with Session(database) as session:
