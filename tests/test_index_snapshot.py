@@ -247,20 +247,22 @@ def test_a_child_build_in_flight_is_stopped_not_waited_for(tmp_path, monkeypatch
     assert failures and "exited with code" in failures[0]
 
 
-def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeypatch, caplog):
+def _service(tmp_path, **settings):
+    """The app on a fresh SQLite file, polling often, for the shutdown tests."""
     from fastapi.testclient import TestClient
 
     from app.config import Settings
     from app.main import create_app
 
-    monkeypatch.setattr(sync, "_save_index", _hang)
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'huashu.db'}",
-        cache_dir=tmp_path / "cache",
-        sync_interval_s=0.05,
-        exact_rebuild_after_s=0,
+    database_url, cache_dir = f"sqlite:///{tmp_path / 'huashu.db'}", tmp_path / "cache"
+    return TestClient(
+        create_app(Settings(database_url=database_url, cache_dir=cache_dir, sync_interval_s=0.05, **settings))
     )
-    with TestClient(create_app(settings)) as client:
+
+
+def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sync, "_save_index", _hang)
+    with _service(tmp_path, exact_rebuild_after_s=0) as client:
         client.app.state.sync.patched_at = time.monotonic()  # as after a patch: a rebuild is due
         _wait_for_a_child()
         stopping = time.monotonic()
@@ -271,18 +273,7 @@ def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeyp
 def test_shutdown_during_an_import_does_not_wait_for_its_build(tmp_path, monkeypatch, caplog):
     """More changed replies than a patch takes (an import) make the poll rebuild in a child.
     Shutting down meanwhile stops that child, and does not build the index in the worker instead."""
-    from fastapi.testclient import TestClient
-
-    from app.config import Settings
-    from app.main import create_app
-
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'huashu.db'}",
-        cache_dir=tmp_path / "cache",
-        sync_interval_s=0.05,
-        build_in_child_from=1,
-    )
-    with TestClient(create_app(settings)) as client:
+    with _service(tmp_path, build_in_child_from=1) as client:
         monkeypatch.setattr(sync, "PATCH_LIMIT", 0)  # any change is more than a patch takes
         monkeypatch.setattr(sync, "_save_index", _hang)
         assistant = client.app.state.assistant
