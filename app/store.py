@@ -252,14 +252,15 @@ def bump_corpus_version(session: Session, *, replies_changed: bool) -> int:
     return session.exec(select(CorpusState.replies_version).where(CorpusState.id == 1)).one()
 
 
-def corpus_version(session: Session) -> int:
-    """The cheap query every worker polls to learn that the corpus changed."""
-    return session.exec(select(CorpusState.version).where(CorpusState.id == 1)).first() or 0
-
-
 def corpus_versions(session: Session) -> tuple[int, int]:
-    """The corpus version and the replies' version."""
-    return session.exec(select(CorpusState.version, CorpusState.replies_version)).first() or (0, 0)
+    """The corpus version and the replies' version: the one-row read every worker polls."""
+    state = select(CorpusState.version, CorpusState.replies_version).where(CorpusState.id == 1)
+    return session.exec(state).first() or (0, 0)
+
+
+def corpus_version(session: Session) -> int:
+    """The corpus version: it moves with every reply or lint-rule change."""
+    return corpus_versions(session)[0]
 
 
 def corpus_fingerprint(session: Session) -> tuple[int, tuple]:

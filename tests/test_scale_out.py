@@ -142,6 +142,13 @@ def _serves(client, reply_id, text, agent):
     return reply_id in _suggested_ids(client, text, agent)
 
 
+def _add_bargaining_reply(client, editor: dict, reply_id: str, text: str, trigger: str) -> dict:
+    """An approved bargaining reply with one trigger, added through ``client``'s worker."""
+    reply = {"id": reply_id, "text": text, "intents": ["bargaining"], "triggers": [trigger]}
+    assert client.post("/v1/replies", json=reply, headers=editor).status_code == 201
+    return reply
+
+
 def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch, tmp_path):
     from app.sync import build_engine
 
@@ -150,13 +157,9 @@ def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch,
     for sync in _syncs(workers):
         monkeypatch.setattr(sync, "exact_after", 3600.0)  # until the patch is seen
     _refuse_full_loads(monkeypatch)
-    reply = {
-        "id": "patched-gift",
-        "text": "亲，满两件我帮您备注多送一份小样哦～",
-        "intents": ["bargaining"],
-        "triggers": ["满两件能多送一份小样吗"],
-    }
-    assert workers["a"].post("/v1/replies", json=reply, headers=editor).status_code == 201
+    reply = _add_bargaining_reply(
+        workers["a"], editor, "patched-gift", "亲，满两件我帮您备注多送一份小样哦～", "满两件能多送一份小样吗"
+    )
     # Both workers answer with it without reading the corpus: the change was patched in.
     assert "patched-gift" in _suggested_ids(workers["a"], reply["triggers"][0], agent)
     assert _wait_for(lambda: "patched-gift" in _suggested_ids(workers["b"], reply["triggers"][0], agent))
@@ -212,13 +215,13 @@ def test_more_changes_than_a_patch_takes_are_rebuilt_in_a_child(workers, monkeyp
     for sync in _syncs(workers):
         monkeypatch.setattr(sync.assistant.settings, "build_in_child_from", 1)
     _refuse_full_loads(monkeypatch)
-    reply = {
-        "id": "imported-gift",
-        "text": "亲，拍下后联系客服备注，给您加送一份试用装哦～",
-        "intents": ["bargaining"],
-        "triggers": ["能不能加送一份试用装"],
-    }
-    assert workers["a"].post("/v1/replies", json=reply, headers=editor).status_code == 201
+    reply = _add_bargaining_reply(
+        workers["a"],
+        editor,
+        "imported-gift",
+        "亲，拍下后联系客服备注，给您加送一份试用装哦～",
+        "能不能加送一份试用装",
+    )
     for client in (workers["a"], workers["b"]):
         assert _wait_for(partial(_serves, client, "imported-gift", reply["triggers"][0], agent), timeout=30)
     assert all(sync.patched_at is None for sync in _syncs(workers))  # exact, not patched
