@@ -25,7 +25,7 @@ _USER_ENTRY_RE = re.compile("^(.+?)(?: ([0-9]+))?(?: ([a-z]+))?$")
 
 
 class Tokenizer:
-    """jieba's dictionary plus the user dictionary, loaded once per process (~0.2 s)."""
+    """jieba's dictionary plus the user dictionary, loaded once per process (about 0.1 s)."""
 
     def __init__(self, user_dictionary: Path) -> None:
         self._jieba = rjieba.Jieba()
