@@ -333,13 +333,13 @@ class Assistant:
     async def _classify(
         self, engine: Engine, analysis: Analysis, conversation_id: str | None
     ) -> Classification:
-        scores = engine.model.scores(analysis.tokens, analysis.content)
+        scores = engine.intent_scores(analysis)
         previous = None
         # Only an unclear follow-up reads the conversation's context: most messages never
         # touch the database.
-        if conversation_id and engine.model.leans_on_context(analysis.tokens, scores):
+        if conversation_id and engine.needs_context(analysis, scores):
             previous = await self.context.previous(conversation_id)
-        return engine.model.decide(analysis.tokens, scores, previous)
+        return engine.decide(analysis, scores, previous)
 
     async def classify(self, text: str, conversation_id: str | None = None) -> Classification:
         engine = self.engine

@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from classifiers import LintRule, Reply
 from classifiers.corpus import load_lint_rules, load_replies, reply_from_dict, rule_from_dict
-from classifiers.rank import ReplyAnalysis
+from classifiers.index import ReplyAnalysis
 
 
 def _now() -> datetime:

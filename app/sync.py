@@ -32,7 +32,7 @@ from app import store
 from app.assistant import Assistant
 from classifiers import Engine
 from classifiers.engine import analyzer_version
-from classifiers.rank import INDEX_FORMAT, ReplyIndex
+from classifiers.index import INDEX_FORMAT, ReplyIndex
 
 log = logging.getLogger("huashu.sync")
 

@@ -1,4 +1,4 @@
-"""Huashu's language core: normalize, tokenize, classify, rank and lint, without a server.
+"""Huashu's language core: normalize, tokenize, classify, suggest and lint, without a server.
 
 The functions here use one default ``Engine`` built on first use from ``scripts_corpus/``;
 build your own ``Engine`` to use another corpus or cache folder.
@@ -39,7 +39,7 @@ __all__ = [
     "default_engine",
     "lint",
     "normalize",
-    "rank",
+    "suggest",
     "tokenize",
 ]
 
@@ -59,7 +59,7 @@ def classify(text: str) -> Classification:
     return default_engine().classify(text)
 
 
-def rank(text: str, k: int = 3, context: Mapping[str, str] | None = None) -> list[Suggestion]:
+def suggest(text: str, k: int = 3, context: Mapping[str, str] | None = None) -> list[Suggestion]:
     """The top ``k`` approved replies for a buyer message, slots filled from ``context``."""
     return default_engine().suggest(text, k=k, context=context)[1]
 

@@ -16,10 +16,11 @@ from functools import cache
 from pathlib import Path
 
 from classifiers import corpus
+from classifiers.index import ReplyAnalysis, ReplyIndex
 from classifiers.intent import IntentModel
 from classifiers.lint import Linter
 from classifiers.normalize import content_text, normalized_text
-from classifiers.rank import ReplyAnalysis, ReplyIndex
+from classifiers.rank import rank_replies
 from classifiers.tokenize import Tokenizer
 from classifiers.types import Classification, LintResult, LintRule, Reply, Suggestion
 
@@ -114,8 +115,22 @@ class Engine:
         return self.model.classify(analysis.tokens, analysis.content, previous)
 
     def scores(self, text: str) -> list[float]:
-        analysis = self.analyze(text)
+        """Each scored intent's probability for ``text``: what a conversation remembers."""
+        return self.intent_scores(self.analyze(text))
+
+    # The three steps of ``classify`` apart, for a caller that fetches the conversation's
+    # previous scores itself, and only when ``needs_context`` says they matter.
+    def intent_scores(self, analysis: Analysis) -> list[float]:
         return self.model.scores(analysis.tokens, analysis.content)
+
+    def needs_context(self, analysis: Analysis, scores: Sequence[float]) -> bool:
+        """Whether the message is an unclear follow-up whose intent the previous one decides."""
+        return self.model.leans_on_context(analysis.tokens, scores)
+
+    def decide(
+        self, analysis: Analysis, scores: Sequence[float], previous: Sequence[float] | None = None
+    ) -> Classification:
+        return self.model.decide(analysis.tokens, scores, previous)
 
     def suggest(
         self,
@@ -143,8 +158,8 @@ class Engine:
         shop_id: str | None = None,
         boosts: Mapping[tuple[str, str], float] | None = None,
     ) -> list[Suggestion]:
-        return self.index.rank(
-            classification, analysis.content, k=k, context=context, shop_id=shop_id, boosts=boosts
+        return rank_replies(
+            self.index, classification, analysis.content, k=k, context=context, shop_id=shop_id, boosts=boosts
         )
 
     def lint(self, draft: str) -> LintResult:

@@ -91,7 +91,7 @@ def test_a_patched_SHOP_7_REPLY_stays_in_its_shop(engine, exact):
 
 
 def test_a_patched_index_saved_and_loaded_answers_the_same(engine, exact, tmp_path):
-    from classifiers.rank import ReplyIndex
+    from classifiers.index import ReplyIndex
 
     patched = _patched(engine, exact, {"ship-delivery-days": None})
     patched.index.save(tmp_path / "index.pickle")
@@ -112,7 +112,7 @@ def test_an_id_inside_another_id_is_told_apart(engine, exact):
 
 
 def test_strings_find_the_last_whole_item():
-    from classifiers.rank import _Strings
+    from classifiers.index import _Strings
 
     strings = _Strings(["ab", "b", "abb", "b", "a"])
     assert strings.rindex("b") == 3 and strings.rindex("ab") == 0 and strings.rindex("abb") == 2

@@ -16,7 +16,7 @@ from app.sync import build_engine
 from classifiers import Engine, Intent, LintRule, Reply
 from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
-from classifiers.rank import ReplyIndex
+from classifiers.index import ReplyIndex
 from classifiers.types import Severity
 from tests.conftest import approve_directly
 

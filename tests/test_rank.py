@@ -90,7 +90,7 @@ def test_ranking_eval_floor(engine):
 def test_index_from_stored_analyses_ranks_the_same(engine):
     import orjson
 
-    from classifiers.rank import ReplyAnalysis
+    from classifiers.index import ReplyAnalysis
 
     replies = load_replies()
     stored = {
