@@ -54,6 +54,21 @@ def create_key(database: DatabaseEngine, *, name: str, role: Role) -> tuple[str,
     return key, record
 
 
+def list_keys(database: DatabaseEngine) -> list[dict]:
+    """Every key's id, name, role, prefix and whether it is revoked (never the key or its hash)."""
+    with Session(database) as session:
+        return [
+            {
+                "id": k.id,
+                "name": k.name,
+                "role": k.role,
+                "prefix": k.prefix,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in store.list_api_keys(session)
+        ]
+
+
 class KeyChecker:
     """Resolves a presented key to a principal. Results are cached for ``ttl`` seconds,
     so a revocation reaches every worker within that time without a query per request."""

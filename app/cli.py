@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
+from app.schemas import classification_body, lint_body, suggestions_body
 from classifiers.types import SCORED_INTENTS, Intent
 
 INTENT_LABELS = [str(i) for i in (*SCORED_INTENTS, Intent.OTHER)]
@@ -50,19 +50,10 @@ def _records(stream: TextIO, out: TextIO) -> Iterator[tuple[dict, str]]:
         yield record, record["text"]
 
 
-def _classification(result) -> dict:
-    return {
-        "intent": str(result.intent),
-        "confidence": result.confidence,
-        "intents": [{"intent": str(s.intent), "score": s.score} for s in result.intents],
-    }
-
-
 def cmd_classify(args, stdin: TextIO, out: TextIO) -> int:
     engine = _engine()
     for record, text in _records(stdin, out):
-        result = engine.classify(text)
-        _write(out, {"id": record.get("id"), **_classification(result), "tokens": result.tokens})
+        _write(out, {"id": record.get("id"), **classification_body(engine.classify(text))})
     return 0
 
 
@@ -82,34 +73,16 @@ def cmd_suggest(args, stdin: TextIO, out: TextIO) -> int:
         result, suggestions = engine.suggest(
             text, k=args.k, context={str(k): str(v) for k, v in context.items()}
         )
-        _write(
-            out,
-            {
-                "id": record.get("id"),
-                **_classification(result),
-                "suggestions": [{**asdict(s), "intent": str(s.intent)} for s in suggestions],
-            },
-        )
+        body = classification_body(result)
+        del body["tokens"]
+        _write(out, {"id": record.get("id"), **body, "suggestions": suggestions_body(suggestions)})
     return 0
 
 
 def cmd_lint(args, stdin: TextIO, out: TextIO) -> int:
     engine = _engine()
     for record, text in _records(stdin, out):
-        result = engine.lint(text)
-        flags = [
-            {
-                "category": f.category,
-                "severity": str(f.severity),
-                "start": f.start,
-                "end": f.end,
-                "match": f.match,
-                "suggestion": f.suggestion,
-                "rule_id": f.rule_id,
-            }
-            for f in result.flags
-        ]
-        _write(out, {"id": record.get("id"), "ok": result.ok, "flags": flags})
+        _write(out, {"id": record.get("id"), **lint_body(engine.lint(text))})
     return 0
 
 

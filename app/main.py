@@ -12,13 +12,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import api, corpus_api, store, ws
+from app import store
+from app.api import agents, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
+from app.editing import CorpusEditor
 from app.errors import ApiError, JSONBytesResponse, install_handlers
+from app.index_cache import build_engine
 from app.metrics import MetricsMiddleware
-from app.sync import CorpusSync, build_engine
+from app.sync import CorpusSync
 from classifiers import Engine
 
 log = logging.getLogger("huashu")
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sync = CorpusSync(assistant, built)
         app.state.assistant = assistant
         app.state.sync = sync
+        app.state.editor = CorpusEditor(database, lambda: assistant.engine, sync.refresh_now)
         app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
         log.info(
@@ -83,11 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONBytesResponse,
     )
     install_handlers(app)
-    app.include_router(api.probes)
-    app.include_router(api.v1)
-    app.include_router(corpus_api.router)
-    app.include_router(corpus_api.rules_router)
-    app.include_router(ws.router)
+    for router in (ops.probes, agents.router, editors.replies, editors.rules, ops.admin, ws.router):
+        app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

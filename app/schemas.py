@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from classifiers import Intent
+from classifiers import Classification, Intent, LintResult, Suggestion
 
 FeedbackAction = Literal["shown", "used", "edited", "dismissed"]
+MAX_SUGGESTIONS = 10
+# How many suggestions a message asks for.
+SuggestionCount = Annotated[int, Field(ge=1, le=MAX_SUGGESTIONS)]
 
 
 class IntentScoreOut(BaseModel):
@@ -33,7 +36,7 @@ class SuggestRequest(BaseModel):
     conversation_id: str | None = Field(default=None, max_length=200)
     context: dict[str, str] = Field(default_factory=dict, description="slot values, e.g. {'courier': '顺丰'}")
     shop_id: str | None = Field(default=None, max_length=120)
-    k: int = Field(default=3, ge=1, le=10)
+    k: SuggestionCount = 3
 
 
 class SuggestionOut(BaseModel):
@@ -85,7 +88,7 @@ class BuyerMessageFrame(BaseModel):
     text: str
     context: dict[str, str] = Field(default_factory=dict)
     shop_id: str | None = Field(default=None, max_length=120)
-    k: int = Field(default=3, ge=1, le=10)
+    k: SuggestionCount = 3
 
 
 class DraftFrame(BaseModel):
@@ -105,9 +108,10 @@ class PingFrame(BaseModel):
     id: str | int | None = None
 
 
-ClientFrame = Annotated[
-    BuyerMessageFrame | DraftFrame | FeedbackFrame | PingFrame, Field(discriminator="type")
-]
+_FRAMES = BuyerMessageFrame | DraftFrame | FeedbackFrame | PingFrame
+ClientFrame = Annotated[_FRAMES, Field(discriminator="type")]
+# The "type" of each frame model, in the union's order.
+FRAME_TYPES = tuple(get_args(frame.model_fields["type"].annotation)[0] for frame in get_args(_FRAMES))
 
 
 ReplyStatus = Literal["draft", "approved", "retired"]
@@ -175,3 +179,59 @@ class LintRuleUpdate(LintRuleIn):
 class LintRuleOut(LintRuleIn):
     id: str
     version: int
+
+
+class Health(BaseModel):
+    status: str
+    replies: int | None = None
+    corpus_version: int | None = None
+    worker: int | None = None  # the answering process, to tell workers apart behind one port
+    corpus_loaded_at: float | None = None  # Unix time this worker started serving that version
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    prefix: str
+    revoked: bool
+
+
+# The answers' JSON, built field by field: dataclasses.asdict deep-copies, which cost more
+# than ranking did. REST, WebSocket and the CLI all answer these shapes.
+def classification_body(classification: Classification) -> dict:
+    return {
+        "intent": classification.intent,
+        "confidence": classification.confidence,
+        "intents": [{"intent": s.intent, "score": s.score} for s in classification.intents],
+        "tokens": classification.tokens,
+    }
+
+
+def suggestions_body(suggestions: list[Suggestion]) -> list[dict]:
+    return [
+        {
+            "reply_id": s.reply_id,
+            "text": s.text,
+            "intent": s.intent,
+            "score": s.score,
+            "missing_slots": s.missing_slots,
+        }
+        for s in suggestions
+    ]
+
+
+def lint_body(result: LintResult) -> dict:
+    flags = [
+        {
+            "rule_id": f.rule_id,
+            "category": f.category,
+            "severity": f.severity,
+            "start": f.start,
+            "end": f.end,
+            "match": f.match,
+            "suggestion": f.suggestion,
+        }
+        for f in result.flags
+    ]
+    return {"ok": result.ok, "flags": flags}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import JSON, Column, event, func, inspect, make_url, or_, text, update
@@ -263,17 +263,26 @@ def corpus_version(session: Session) -> int:
     return corpus_versions(session)[0]
 
 
-def corpus_fingerprint(session: Session) -> tuple[int, tuple]:
-    """The corpus version, and what identifies the approved replies' current content: the
-    replies' own version counter and the count, version sum and last update of approved
-    replies (a restored backup or a re-created database differs in these even at the same
-    counter). A lint-rule change moves the first, not the second."""
+class RepliesFingerprint(NamedTuple):
+    """What identifies the approved replies' current content: the replies' own version
+    counter, and the count, version sum and last update of approved replies (a restored
+    backup or a re-created database differs in these even at the same counter)."""
+
+    replies_version: int
+    count: int
+    version_sum: int
+    last_update: str
+
+
+def corpus_fingerprint(session: Session) -> tuple[int, RepliesFingerprint]:
+    """The corpus version and the approved replies' fingerprint. A lint-rule change moves
+    the first, not the second."""
     approved = select(
         func.count(), func.coalesce(func.sum(ReplyRow.version), 0), func.max(ReplyRow.updated_at)
     ).where(ReplyRow.status == "approved")
     count, versions, last = session.exec(approved).one()
     version, replies_version = corpus_versions(session)
-    return version, (replies_version, count, int(versions), str(last))
+    return version, RepliesFingerprint(replies_version, count, int(versions), str(last))
 
 
 @dataclass(frozen=True)
@@ -501,39 +510,32 @@ def _reply_values(reply: Reply, analysis: ReplyAnalysis, analyzer: str, status: 
     }
 
 
-# Run by an editor's write once it holds the corpus lock, before it changes anything: it
-# reads the corpus as committed by every earlier writer, and may raise to refuse the write.
-Check = Callable[[Session], None]
+class IdTaken(Exception):
+    """An insert's id belongs to a row already (retired replies and disabled rules too)."""
 
 
-def _locked(session: Session, model: type, check: Check | None) -> int:
-    """Take the corpus lock (see ``bump_corpus_version``) and run ``check`` under it; returns
-    the replies' version of this change. Writers that check the corpus against themselves
-    (a reply against the rules, a rule against the replies) are so checked one at a time."""
-    replies_version = bump_corpus_version(session, replies_changed=model is ReplyRow)
-    if check is not None:
-        try:
-            check(session)
-        except BaseException:
-            session.rollback()
-            raise
-    return replies_version
-
-
-def _create(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog, check: Check | None) -> Any:
-    """Insert ``row`` (at version 1), audited and counted; None when its id is taken."""
-    model, row_id = type(row), row.id
+@contextmanager
+def corpus_change(session: Session, *, replies_changed: bool) -> Iterator[int]:
+    """One editor's change, in one transaction: takes the corpus lock (see
+    ``bump_corpus_version``) and yields the replies' version of this change; commits when
+    the block ends, rolls back if it raises. The caller checks the corpus under the lock
+    (a reply against the rules, a rule against the replies), so such checks run one at a
+    time, then writes."""
     try:
-        replies_version = _locked(session, model, check)
-        if isinstance(row, ReplyRow):
-            row.changed_in = replies_version
-        session.add(row)
-        session.add(audit)
+        yield bump_corpus_version(session, replies_changed=replies_changed)
         session.commit()
-    except IntegrityError:
+    except BaseException:
         session.rollback()
-        return None
-    return session.get(model, row_id)
+        raise
+
+
+def _insert(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> None:
+    session.add(row)
+    session.add(audit)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise IdTaken(row.id) from exc
 
 
 def _update(
@@ -544,31 +546,22 @@ def _update(
     expected_version: int,
     values: dict[str, Any],
     audit: AuditLog,
-    check: Check | None,
-) -> Any:
-    """The updated row, or None when the row is missing or no longer at ``expected_version``.
-
-    The version check is in the UPDATE itself, so of two editors saving the same version
-    exactly one wins and the other learns its edit is stale. The corpus state row is
-    locked first, as in ``_create``: every writer takes the two locks in the same order.
-    """
-    replies_version = _locked(session, model, check)
-    if model is ReplyRow:
-        values = {**values, "changed_in": replies_version}
+) -> bool:
+    """Whether the row was at ``expected_version`` and is now updated (inside a
+    ``corpus_change``). The version check is in the UPDATE itself, so of two editors saving
+    the same version exactly one wins and the other learns its edit is stale."""
     statement = (
         update(model)
         .where(model.id == row_id, model.version == expected_version)
         .values(version=model.version + 1, **values)
     )
     if not session.exec(statement).rowcount:
-        session.rollback()
-        return None
+        return False
     session.add(audit)
-    session.commit()
-    return session.get(model, row_id)  # the commit expired the old copy: this reads the new one
+    return True
 
 
-def create_reply(
+def insert_reply(
     session: Session,
     *,
     reply: Reply,
@@ -576,14 +569,15 @@ def create_reply(
     analyzer: str,
     status: str,
     actor: str,
-    check: Check | None = None,
-) -> ReplyRow | None:
-    """The new row, or None when a reply with that id exists (retired ones included)."""
-    return _create(
+    changed_in: int,
+) -> None:
+    """Add a reply at version 1 (inside a ``corpus_change``); ``IdTaken`` if the id exists."""
+    _insert(
         session,
-        ReplyRow(id=reply.id, version=1, **_reply_values(reply, analysis, analyzer, status)),
+        ReplyRow(
+            id=reply.id, version=1, changed_in=changed_in, **_reply_values(reply, analysis, analyzer, status)
+        ),
         AuditLog(actor=actor, action="create_reply", target=reply.id, detail={"status": status}),
-        check,
     )
 
 
@@ -596,21 +590,20 @@ def update_reply(
     status: str,
     expected_version: int,
     actor: str,
-    check: Check | None = None,
-) -> ReplyRow | None:
+    changed_in: int,
+) -> bool:
     return _update(
         session,
         ReplyRow,
         reply.id,
         expected_version=expected_version,
-        values=_reply_values(reply, analysis, analyzer, status),
+        values={**_reply_values(reply, analysis, analyzer, status), "changed_in": changed_in},
         audit=AuditLog(
             actor=actor,
             action="update_reply",
             target=reply.id,
             detail={"status": status, "from": expected_version},
         ),
-        check=check,
     )
 
 
@@ -641,27 +634,18 @@ def _rule_values(rule: LintRule, enabled: bool) -> dict[str, Any]:
     }
 
 
-def create_lint_rule(
-    session: Session, *, rule: LintRule, enabled: bool, actor: str, check: Check | None = None
-) -> LintRuleRow | None:
-    """The new row, or None when a rule with that id exists (disabled ones included)."""
-    return _create(
+def insert_lint_rule(session: Session, *, rule: LintRule, enabled: bool, actor: str) -> None:
+    """Add a rule at version 1 (inside a ``corpus_change``); ``IdTaken`` if the id exists."""
+    _insert(
         session,
         LintRuleRow(id=rule.id, version=1, **_rule_values(rule, enabled)),
         AuditLog(actor=actor, action="create_lint_rule", target=rule.id, detail={"enabled": enabled}),
-        check,
     )
 
 
 def update_lint_rule(
-    session: Session,
-    *,
-    rule: LintRule,
-    enabled: bool,
-    expected_version: int,
-    actor: str,
-    check: Check | None = None,
-) -> LintRuleRow | None:
+    session: Session, *, rule: LintRule, enabled: bool, expected_version: int, actor: str
+) -> bool:
     return _update(
         session,
         LintRuleRow,
@@ -674,7 +658,6 @@ def update_lint_rule(
             target=rule.id,
             detail={"enabled": enabled, "from": expected_version},
         ),
-        check=check,
     )
 
 

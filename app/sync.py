@@ -14,25 +14,24 @@ PostgreSQL and needs no extra connection per worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import gc
-import hashlib
 import logging
-import multiprocessing
 import threading
 import time
-from pathlib import Path
-from typing import NamedTuple
 
-from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
 from app import store
 from app.assistant import Assistant
-from classifiers import Engine
+from app.index_cache import (
+    BuildStopped,
+    Built,
+    build_engine,
+    build_in_child,
+    load_saved,
+    release_memory,
+    stop_children,
+)
 from classifiers.engine import analyzer_version
-from classifiers.index import INDEX_FORMAT, ReplyIndex
 
 log = logging.getLogger("huashu.sync")
 
@@ -40,141 +39,6 @@ log = logging.getLogger("huashu.sync")
 FORGET_EVERY_S = 60.0
 # More changed replies than this at once (an import) are loaded by a full rebuild instead.
 PATCH_LIMIT = 1000
-
-
-class Built(NamedTuple):
-    engine: Engine
-    version: int  # the corpus version it was built from
-    replies_version: int  # the replies' version its index holds (or holds more than)
-
-
-def build_engine(
-    database: DatabaseEngine,
-    base: Engine,
-    cache_dir: Path,
-    *,
-    saved_only: bool = False,
-    in_child_from: int | None = None,
-) -> Built | None:
-    """An engine for the database's current corpus, sharing ``base``'s tokenizer and model.
-
-    The built index is saved in ``cache_dir`` under a key naming the corpus content, the
-    analyzer and the index format; a worker starting on an unchanged corpus loads it
-    instead of reading every reply. Otherwise replies are read with their stored
-    analyses; those missing or stale are analysed now and written back, so only the first
-    start after a dictionary change pays for them. With ``saved_only``, None instead of
-    reading the rows when no saved index matches. A corpus of ``in_child_from`` replies or
-    more is built by a child process (see ``build_in_child``) and loaded from its file; if
-    that fails, it is built here.
-    """
-    analyzer = analyzer_version()
-    with Session(database) as session:
-        current_version, replies = store.corpus_fingerprint(session)
-        rules = store.enabled_lint_rules(session)
-    # One file per database (hashed address), named by what the index was built from: a
-    # lint-rule change finds the file it left, and rebuilds only the (small) linter.
-    prefix = "index-" + _digest(database.url.render_as_string(hide_password=True))
-    path = cache_dir / f"{prefix}-{_digest((replies, analyzer, INDEX_FORMAT))}.pickle"
-    index = ReplyIndex.load(path)
-    if index is not None:
-        return Built(base.with_corpus(replies=(), rules=rules, index=index), current_version, replies[0])
-    if saved_only:
-        return None
-    if in_child_from is not None and replies[1] >= in_child_from:
-        try:
-            build_in_child(database.url.render_as_string(hide_password=False), cache_dir)
-        except BuildStopped:
-            raise  # the worker is shutting down: building here instead would only hold it up
-        except Exception:
-            log.exception("building the index in a child process failed; building it here")
-        else:  # None if the corpus changed meanwhile or the cache cannot be written
-            built = build_engine(database, base, cache_dir, saved_only=True)
-            if built is not None:
-                return built
-    with Session(database) as session:
-        corpus = store.load_corpus(session, analyzer=analyzer)
-    missing = {r.id: base.analyze_reply(r) for r in corpus.replies if r.id not in corpus.analyses}
-    engine = base.with_corpus(
-        replies=corpus.replies, rules=corpus.rules, analyses={**corpus.analyses, **missing}
-    )
-    if missing:
-        log.info("storing the analysis of %d replies", len(missing))
-        with Session(database) as session:
-            store.save_analyses(session, missing, analyzer=analyzer)
-    version = corpus.version
-    del corpus, missing
-    if version == current_version:  # else it changed in between: the name would lie
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            for older in cache_dir.glob(f"{prefix}-*.pickle"):
-                older.unlink(missing_ok=True)
-            engine.index.save(path)
-        except OSError:  # the saved index only speeds up the next start; serve without it
-            log.exception("could not save the reply index to %s", path)
-        # Read back, the index is a few fresh allocations; the one built here is scattered
-        # among the freed rows and analyses and would keep their memory from being returned.
-        engine = base.with_corpus(replies=(), rules=engine.rules, index=ReplyIndex.load(path) or engine.index)
-    release_memory()
-    # replies[0] was read before the rows: the index holds at least that version.
-    return Built(engine, version, replies[0])
-
-
-# Index builds running in child processes, stopped by ``stop_children`` at shutdown.
-_children: set[multiprocessing.process.BaseProcess] = set()
-_stopped: set[multiprocessing.process.BaseProcess] = set()  # those ``stop_children`` terminated
-
-
-class BuildStopped(RuntimeError):
-    """An index build's child was terminated by ``stop_children``: the worker is shutting down."""
-
-
-def build_in_child(database_url: str, cache_dir: Path) -> None:
-    """Build the database's index and save it in ``cache_dir``, in a child process: reading
-    every row takes ~600 MB and ~8 s at 100,000 replies, which would hold the GIL against
-    the worker's event loop and leave its heap fragmented; a child gives it all back when
-    it exits, and the worker loads the saved file (~0.2 s). Raises if the child failed (it
-    prints its own traceback), ``BuildStopped`` if ``stop_children`` stopped it."""
-    child = multiprocessing.get_context("spawn").Process(
-        target=_save_index, args=(database_url, cache_dir), name="huashu-index-build", daemon=True
-    )
-    child.start()
-    _children.add(child)
-    try:
-        child.join()
-    finally:
-        _children.discard(child)
-    stopped = child in _stopped
-    _stopped.discard(child)
-    if child.exitcode != 0:
-        failure = BuildStopped if stopped else RuntimeError
-        raise failure(f"the index build exited with code {child.exitcode}")
-
-
-def stop_children() -> None:
-    """Terminate index builds in flight: a worker shutting down does not wait for one."""
-    for child in list(_children):
-        _stopped.add(child)
-        child.terminate()
-
-
-def _save_index(database_url: str, cache_dir: Path) -> None:
-    database = store.connect(database_url)
-    try:
-        build_engine(database, Engine.load(replies=[], rules=[]), cache_dir)
-    finally:
-        database.dispose()
-
-
-def _digest(value: object) -> str:
-    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
-
-
-def release_memory() -> None:
-    """Loading a corpus leaves many freed rows and analyses behind; hand those pages back
-    to the system so a worker's resident memory is what its index needs (glibc only)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused, just not returned
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class CorpusSync:
@@ -296,7 +160,7 @@ class CorpusSync:
         assistant, settings, started = self.assistant, self.assistant.settings, time.perf_counter()
         try:
             build_in_child(settings.database_url, settings.cache_dir)
-            built = build_engine(assistant.database, assistant.engine, settings.cache_dir, saved_only=True)
+            built = load_saved(assistant.database, assistant.engine, settings.cache_dir)
             if built is None:  # the corpus changed during the build: wait for the next quiet spell
                 self.patched_at = time.monotonic()
                 return

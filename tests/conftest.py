@@ -107,17 +107,6 @@ def bearer(key: str) -> dict[str, str]:
 
 def approve_directly(database, engine: Engine, reply, actor: str = "editor") -> None:
     """Store ``reply`` as approved straight in the database, as another worker's editor would."""
-    from sqlmodel import Session
+    from app import editing
 
-    from app import store
-    from classifiers.engine import analyzer_version
-
-    with Session(database) as session:
-        store.create_reply(
-            session,
-            reply=reply,
-            analysis=engine.analyze_reply(reply),
-            analyzer=analyzer_version(),
-            status="approved",
-            actor=actor,
-        )
+    editing.write_reply(database, engine, reply, status="approved", actor=actor)

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy
 from sqlmodel import Session
 
-from app import store, sync
-from app.sync import build_engine
+from app import editing, index_cache, store, sync
+from app.index_cache import build_engine
 from classifiers import Engine, Intent, LintRule, Reply
 from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
@@ -66,15 +66,9 @@ def test_a_corpus_change_rebuilds_and_replaces_the_file(database, base, tmp_path
     changed = dataclasses.replace(original, text="亲，退款进度我帮您查一下哦")
     with Session(database) as session:
         row = store.reply_row(session, reply_id="refund-progress")
-        assert store.update_reply(
-            session,
-            reply=changed,
-            analysis=base.analyze_reply(changed),
-            analyzer=analyzer_version(),
-            status="approved",
-            expected_version=row.version,
-            actor="editor",
-        )
+    assert editing.write_reply(
+        database, base, changed, status="approved", actor="editor", expected_version=row.version
+    )
     engine, _, _ = build_engine(database, base, cache)
     assert _snapshots(cache) != old and len(_snapshots(cache)) == 1
     texts = [s.text for s in engine.suggest("退款什么时候到账", k=5)[1]]
@@ -89,8 +83,7 @@ def test_a_lint_rule_change_keeps_the_saved_index(database, base, tmp_path, monk
         id="deflecting", category="deflecting", severity=Severity.BLOCK,
         suggestion="亲，我来帮您跟进处理哦", phrases=("不归我们管",),
     )  # fmt: skip
-    with Session(database) as session:
-        assert store.create_lint_rule(session, rule=rule, enabled=True, actor="editor")
+    assert editing.write_rule(database, rule, enabled=True, actor="editor")
     _refuse_rows(monkeypatch)
     engine, new_version, _ = build_engine(database, base, cache)
     assert new_version == version + 1 and _snapshots(cache) == saved
@@ -184,14 +177,14 @@ def test_a_failed_child_build_is_built_here(database, base, tmp_path, monkeypatc
     def crash(database_url, cache_dir):
         raise RuntimeError("the child died")
 
-    monkeypatch.setattr(sync, "build_in_child", crash)
+    monkeypatch.setattr(index_cache, "build_in_child", crash)
     engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=1)
     assert engine.index.size == len(load_replies()) and engine.suggest("能便宜点吗")[1]
     assert "building the index in a child process failed" in caplog.text
 
 
 def test_a_corpus_changed_during_the_child_build_is_built_here(database, base, tmp_path, monkeypatch):
-    real_build_in_child = sync.build_in_child
+    real_build_in_child = index_cache.build_in_child
 
     def build_then_change(database_url, cache_dir):
         real_build_in_child(database_url, cache_dir)
@@ -200,7 +193,7 @@ def test_a_corpus_changed_during_the_child_build_is_built_here(database, base, t
         )
         approve_directly(database, base, late)
 
-    monkeypatch.setattr(sync, "build_in_child", build_then_change)
+    monkeypatch.setattr(index_cache, "build_in_child", build_then_change)
     engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=1)
     assert engine.index.size == len(load_replies()) + 1  # the saved file was of the older corpus
 
@@ -208,7 +201,7 @@ def test_a_corpus_changed_during_the_child_build_is_built_here(database, base, t
 def test_a_small_corpus_is_built_in_the_worker(database, base, tmp_path, monkeypatch):
     # Recorded, not raised: build_engine would catch an error and build here all the same.
     children = []
-    monkeypatch.setattr(sync, "build_in_child", lambda *args: children.append(args))
+    monkeypatch.setattr(index_cache, "build_in_child", lambda *args: children.append(args))
     engine, _, _ = build_engine(database, base, tmp_path / "cache", in_child_from=len(load_replies()) + 1)
     assert engine.index.size == len(load_replies()) and children == []
     build_engine(database, base, tmp_path / "other-cache", in_child_from=len(load_replies()))
@@ -222,18 +215,18 @@ def _hang(database_url, cache_dir):
 
 def _wait_for_a_child():
     deadline = time.monotonic() + 60
-    while not sync._children and time.monotonic() < deadline:
+    while not index_cache._children and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert sync._children, "no child build started"
+    assert index_cache._children, "no child build started"
 
 
 def test_a_child_build_in_flight_is_stopped_not_waited_for(tmp_path, monkeypatch):
-    monkeypatch.setattr(sync, "_save_index", _hang)
+    monkeypatch.setattr(index_cache, "_save_index", _hang)
     failures = []
 
     def build():
         try:
-            sync.build_in_child("sqlite://", tmp_path)
+            index_cache.build_in_child("sqlite://", tmp_path)
         except RuntimeError as exc:
             failures.append(str(exc))
 
@@ -241,7 +234,7 @@ def test_a_child_build_in_flight_is_stopped_not_waited_for(tmp_path, monkeypatch
     thread.start()
     _wait_for_a_child()
     stopped = time.monotonic()
-    sync.stop_children()
+    index_cache.stop_children()
     thread.join(10)
     assert not thread.is_alive() and time.monotonic() - stopped < 5
     assert failures and "exited with code" in failures[0]
@@ -261,13 +254,13 @@ def _service(tmp_path, **settings):
 
 
 def test_shutdown_during_an_exact_rebuild_does_not_wait_for_it(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(sync, "_save_index", _hang)
+    monkeypatch.setattr(index_cache, "_save_index", _hang)
     with _service(tmp_path, exact_rebuild_after_s=0) as client:
         client.app.state.sync.patched_at = time.monotonic()  # as after a patch: a rebuild is due
         _wait_for_a_child()
         stopping = time.monotonic()
     assert time.monotonic() - stopping < 5
-    assert not sync._children and "exact rebuild failed" not in caplog.text
+    assert not index_cache._children and "exact rebuild failed" not in caplog.text
 
 
 def test_shutdown_during_an_import_does_not_wait_for_its_build(tmp_path, monkeypatch, caplog):
@@ -275,7 +268,7 @@ def test_shutdown_during_an_import_does_not_wait_for_its_build(tmp_path, monkeyp
     Shutting down meanwhile stops that child, and does not build the index in the worker instead."""
     with _service(tmp_path, build_in_child_from=1) as client:
         monkeypatch.setattr(sync, "PATCH_LIMIT", 0)  # any change is more than a patch takes
-        monkeypatch.setattr(sync, "_save_index", _hang)
+        monkeypatch.setattr(index_cache, "_save_index", _hang)
         assistant = client.app.state.assistant
         imported = Reply(
             id="imported", intents=(Intent.LOGISTICS,), text="亲，今天就发哦", triggers=("今天发吗",)
@@ -284,7 +277,7 @@ def test_shutdown_during_an_import_does_not_wait_for_its_build(tmp_path, monkeyp
         _wait_for_a_child()
         stopping = time.monotonic()
     assert time.monotonic() - stopping < 5
-    assert not sync._children
+    assert not index_cache._children
     assert "building the index in a child process failed" not in caplog.text  # nor built here
 
 
@@ -296,15 +289,17 @@ def test_reply_changes_are_read_by_version(database, base):
         approve_directly(database, base, new)
         row = store.reply_row(session, reply_id="refund-progress")
         old = next(r for r in load_replies() if r.id == "refund-progress")
-        store.update_reply(
-            session,
-            reply=old,
-            analysis=base.analyze_reply(old),
-            analyzer="an older dictionary",
-            status="retired",
-            expected_version=row.version,
-            actor="e",
-        )
+        with store.corpus_change(session, replies_changed=True) as version:
+            assert store.update_reply(
+                session,
+                reply=old,
+                analysis=base.analyze_reply(old),
+                analyzer="an older dictionary",
+                status="retired",
+                expected_version=row.version,
+                actor="e",
+                changed_in=version,
+            )
         changes = store.reply_changes(session, after=start, analyzer=analyzer, limit=10)
         assert changes.replies_version == start + 2
         assert changes.changed == {"new-one": (new, base.analyze_reply(new)), "refund-progress": None}

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import auth, store
-from app.assistant import ConversationContext
+from app.context import ConversationContext
 from classifiers import Intent, Reply
 from classifiers.engine import analyzer_version
 from tests.conftest import approve_directly, bearer, fresh_database
@@ -150,7 +150,7 @@ def _add_bargaining_reply(client, editor: dict, reply_id: str, text: str, trigge
 
 
 def test_a_reply_change_is_patched_in_then_rebuilt_exactly(workers, monkeypatch, tmp_path):
-    from app.sync import build_engine
+    from app.index_cache import build_engine
 
     editor, agent = bearer(workers["keys"]["editor"]), bearer(workers["keys"]["agent"])
     assert _wait_for(lambda: all(sync.patched_at is None for sync in _syncs(workers)), timeout=30)
@@ -183,10 +183,10 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
     monkeypatch.setattr(sync, "exact_after", 3600.0)  # this test runs the rebuild itself
     assert _wait_for(lambda: sync._rebuilding is None or sync._rebuilding.done(), timeout=30)
     trigger = "今天下单明天能送到家吗"
-    real_build = sync_module.build_engine
+    real_load = sync_module.load_saved
 
     def build_then_change(*args, **kwargs):
-        built = real_build(*args, **kwargs)  # the corpus as it was when the rebuild read it
+        built = real_load(*args, **kwargs)  # the corpus as the rebuild's child saw it
         late = Reply(
             id="late-reply", intents=(Intent.LOGISTICS,), text="亲，明天就能送到哦", triggers=(trigger,)
         )
@@ -197,7 +197,7 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
         )
         return built
 
-    monkeypatch.setattr(sync_module, "build_engine", build_then_change)
+    monkeypatch.setattr(sync_module, "load_saved", build_then_change)
     sync.rebuild()
     with Session(workers["database"]) as session:
         assert sync.assistant.corpus_version == store.corpus_version(session)
@@ -527,7 +527,7 @@ def test_feedback_committed_out_of_id_order_is_still_counted(workers, monkeypatc
     """On PostgreSQL an event's id is taken at insert and seen at commit: a later id can be
     seen first. The earlier one must still be counted when it lands; an id that never
     lands (a rolled-back insert) is given up after GAP_TTL_S."""
-    from app.assistant import FeedbackBoosts
+    from app.feedback import FeedbackBoosts
 
     database = workers["database"]
     reply_id = "bargaining-001"

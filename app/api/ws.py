@@ -14,15 +14,24 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
 
-from app.assistant import Assistant, classification_body, lint_body, suggestions_body
+from app.assistant import Assistant
 from app.auth import Principal, Role, allows
 from app.errors import ApiError
 from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
-from app.schemas import BuyerMessageFrame, ClientFrame, DraftFrame, FeedbackFrame, PingFrame
+from app.schemas import (
+    FRAME_TYPES,
+    BuyerMessageFrame,
+    ClientFrame,
+    DraftFrame,
+    FeedbackFrame,
+    PingFrame,
+    classification_body,
+    lint_body,
+    suggestions_body,
+)
 
 CLOSE_BAD_KEY = 4401
 CLOSE_WRONG_ROLE = 4403
-FRAME_TYPES = ("buyer_message", "draft", "feedback", "ping")
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()

@@ -1,0 +1,251 @@
+"""Script editors' changes to the corpus: the approved replies and the banned-phrasing rules.
+
+Every change is validated, analysed, checked against the corpus under the corpus lock (an
+approved reply must pass the blocking rules; an enabled blocking rule must not block an
+approved reply), stored with its audit line and a new corpus version, and applied on this
+worker before the editor gets an answer; the other workers apply it at their next sync poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine as DatabaseEngine
+from sqlmodel import Session
+
+from app import store
+from app.errors import ApiError
+from app.schemas import LintRuleIn, ReplyIn
+from classifiers import Engine, LintRule, Reply
+from classifiers.corpus import rule_from_dict
+from classifiers.engine import analyzer_version
+from classifiers.lint import Linter, rule_problems
+from classifiers.types import Severity
+
+# At most this many reply ids are named when a rule would block approved replies.
+NAMED_REPLIES = 20
+
+
+def reply_out(row: store.ReplyRow) -> dict:
+    return row.model_dump(exclude={"analysis", "analyzer", "updated_at", "changed_in"})
+
+
+def rule_out(row: store.LintRuleRow) -> dict:
+    return row.model_dump(exclude={"updated_at"})
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between editing replies and editing rules."""
+
+    name: str  # for messages: "reply", "lint rule"
+    unknown: str  # the 404 code
+    exists: str  # the 409 code for a taken id
+    row: Callable[..., Any]  # store getter: (session, id) → row or None
+    out: Callable[[Any], dict]
+    replies_changed: bool
+
+
+REPLIES = _Kind(
+    "reply", "unknown_reply", "reply_exists",
+    lambda session, id_: store.reply_row(session, reply_id=id_), reply_out, True,
+)  # fmt: skip
+RULES = _Kind(
+    "lint rule", "unknown_rule", "rule_exists",
+    lambda session, id_: store.lint_rule_row(session, rule_id=id_), rule_out, False,
+)  # fmt: skip
+
+
+def reply_from_body(reply_id: str, body: ReplyIn) -> Reply:
+    return Reply(
+        id=reply_id,
+        intents=tuple(body.intents),
+        text=body.text,
+        triggers=tuple(body.triggers),
+        tags=tuple(body.tags),
+        slots=dict(body.slots),
+        shop_id=body.shop_id,
+    )
+
+
+def rule_from_body(rule_id: str, body: LintRuleIn) -> LintRule:
+    """The rule, refused (422) if it cannot match."""
+    rule = rule_from_dict({"id": rule_id, **body.model_dump()})
+    problems = rule_problems(rule)
+    if problems:
+        raise ApiError(422, "invalid_rule", "the rule cannot be used as written", problems)
+    return rule
+
+
+def check_reply_passes_rules(session: Session, reply: Reply, status: str) -> None:
+    """Approved replies are what agents send: hold them to the agents' blocking rules, as the
+    database has them under the corpus lock (this worker's linter may not have a rule
+    another worker added a moment ago, and a rule being added now is checked after)."""
+    if status != "approved":
+        return
+    blocking_rules = [r for r in store.enabled_lint_rules(session) if r.severity is Severity.BLOCK]
+    blocking = [asdict(flag) for flag in Linter(blocking_rules).lint(reply.text).flags]
+    if blocking:
+        raise ApiError(422, "reply_fails_lint", "an approved reply may not contain banned phrasing", blocking)
+
+
+def check_rule_blocks_no_reply(session: Session, rule: LintRule, enabled: bool) -> None:
+    """Agents send approved replies as they are: an enabled blocking rule must not block one
+    of them, as the database has them under the corpus lock."""
+    if not enabled or rule.severity is not Severity.BLOCK:
+        return
+    linter = Linter([rule])
+    blocked = [reply_id for reply_id, text in store.approved_reply_texts(session) if not linter.lint(text).ok]
+    if blocked:
+        raise ApiError(
+            422,
+            "rule_blocks_approved_replies",
+            f"this rule would block {len(blocked)} approved replies; reword them first, or make it warn",
+            {"count": len(blocked), "replies": blocked[:NAMED_REPLIES]},
+        )
+
+
+def write_reply(
+    database: DatabaseEngine,
+    engine: Engine,
+    reply: Reply,
+    *,
+    status: str,
+    actor: str,
+    expected_version: int | None = None,
+) -> bool:
+    """Store ``reply`` (new when ``expected_version`` is None), checked under the corpus lock.
+    False when the edit is stale; ``store.IdTaken`` when a new reply's id is taken."""
+    analysis = engine.analyze_reply(reply)
+    values = {"reply": reply, "analysis": analysis, "analyzer": analyzer_version(), "status": status}
+    with Session(database) as session, store.corpus_change(session, replies_changed=True) as version:
+        if expected_version is None:
+            check_reply_passes_rules(session, reply, status)
+            store.insert_reply(session, **values, actor=actor, changed_in=version)
+            return True
+        # A stale edit is refused before any check: the editor must see the newer version first.
+        if not store.update_reply(
+            session, **values, expected_version=expected_version, actor=actor, changed_in=version
+        ):
+            session.rollback()  # nothing of this change may land
+            return False
+        check_reply_passes_rules(session, reply, status)
+        return True
+
+
+def write_rule(
+    database: DatabaseEngine,
+    rule: LintRule,
+    *,
+    enabled: bool,
+    actor: str,
+    expected_version: int | None = None,
+) -> bool:
+    """Store ``rule`` (new when ``expected_version`` is None), checked under the corpus lock.
+    False when the edit is stale; ``store.IdTaken`` when a new rule's id is taken."""
+    with Session(database) as session, store.corpus_change(session, replies_changed=False):
+        if expected_version is None:
+            check_rule_blocks_no_reply(session, rule, enabled)
+            store.insert_lint_rule(session, rule=rule, enabled=enabled, actor=actor)
+            return True
+        if not store.update_lint_rule(
+            session, rule=rule, enabled=enabled, expected_version=expected_version, actor=actor
+        ):
+            session.rollback()
+            return False
+        check_rule_blocks_no_reply(session, rule, enabled)
+        return True
+
+
+class CorpusEditor:
+    """What the editor routes call: each method validates, writes and answers the row."""
+
+    def __init__(self, database: DatabaseEngine, engine: Callable[[], Engine], refresh: Callable) -> None:
+        """``engine`` gives the serving engine (for analysing a reply); ``refresh`` is awaited
+        after a write so this worker serves the change before the editor is answered."""
+        self._database = database
+        self._engine = engine
+        self._refresh = refresh
+
+    # Reads
+    def replies(self, *, status: str | None, limit: int, offset: int) -> list[dict]:
+        with Session(self._database) as session:
+            rows = store.list_reply_rows(session, status=status, limit=limit, offset=offset)
+            return [reply_out(row) for row in rows]
+
+    def rules(self, *, enabled: bool | None, limit: int, offset: int) -> list[dict]:
+        with Session(self._database) as session:
+            rows = store.list_lint_rule_rows(session, enabled=enabled, limit=limit, offset=offset)
+            return [rule_out(row) for row in rows]
+
+    def reply(self, reply_id: str) -> dict:
+        return self._current(REPLIES, reply_id)
+
+    def rule(self, rule_id: str) -> dict:
+        return self._current(RULES, rule_id)
+
+    # Writes
+    async def create_reply(self, reply_id: str, body: ReplyIn, *, actor: str) -> dict:
+        reply = reply_from_body(reply_id, body)
+        write = partial(write_reply, self._database, self._engine(), reply, status=body.status, actor=actor)
+        return await self._write(REPLIES, reply_id, None, write)
+
+    async def update_reply(self, reply_id: str, body: ReplyIn, version: int, *, actor: str) -> dict:
+        reply = reply_from_body(reply_id, body)
+        write = partial(
+            write_reply, self._database, self._engine(), reply,
+            status=body.status, actor=actor, expected_version=version,
+        )  # fmt: skip
+        return await self._write(REPLIES, reply_id, version, write)
+
+    async def retire_reply(self, reply_id: str, version: int, *, actor: str) -> dict:
+        current = ReplyIn.model_validate({**self.reply(reply_id), "status": "retired"})
+        return await self.update_reply(reply_id, current, version, actor=actor)
+
+    async def create_rule(self, rule_id: str, body: LintRuleIn, *, actor: str) -> dict:
+        rule = rule_from_body(rule_id, body)
+        write = partial(write_rule, self._database, rule, enabled=body.enabled, actor=actor)
+        return await self._write(RULES, rule_id, None, write)
+
+    async def update_rule(self, rule_id: str, body: LintRuleIn, version: int, *, actor: str) -> dict:
+        rule = rule_from_body(rule_id, body)
+        write = partial(
+            write_rule, self._database, rule, enabled=body.enabled, actor=actor, expected_version=version
+        )
+        return await self._write(RULES, rule_id, version, write)
+
+    async def disable_rule(self, rule_id: str, version: int, *, actor: str) -> dict:
+        current = LintRuleIn.model_validate({**self.rule(rule_id), "enabled": False})
+        return await self.update_rule(rule_id, current, version, actor=actor)
+
+    async def _write(
+        self, kind: _Kind, entity_id: str, version: int | None, write: Callable[[], bool]
+    ) -> dict:
+        try:
+            saved = await run_in_threadpool(write)
+        except store.IdTaken:
+            raise ApiError(
+                409, kind.exists, f"a {kind.name} with id {entity_id!r} exists; edit it instead"
+            ) from None
+        current = self._current(kind, entity_id)
+        if not saved:  # 409 for an edit of an older version; the current one comes along
+            raise ApiError(
+                409,
+                "stale_edit",
+                f"{kind.name} {entity_id!r} is at version {current['version']}, not {version}; "
+                "reload and edit again",
+                {"current": current},
+            )
+        await self._refresh()
+        return current
+
+    def _current(self, kind: _Kind, entity_id: str) -> dict:
+        with Session(self._database) as session:
+            row = kind.row(session, entity_id)
+            if row is None:
+                raise ApiError(404, kind.unknown, f"no {kind.name} with id {entity_id!r}")
+            return kind.out(row)
