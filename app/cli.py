@@ -140,11 +140,11 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
             _, suggestions = engine.suggest(row["text"], k=args.k)
             ranked.append([s.reply_id for s in suggestions])
             relevant.append(set(row["relevant"]))
-        result = evaluate.rank_report(ranked, relevant, args.k)
-        summary = result.to_dict()
+        ranking = evaluate.rank_report(ranked, relevant, args.k)
+        summary = ranking.to_dict()
         text = (
-            f"ranking: {args.file} ({result.cases} messages)\n"
-            f"hit@1 {result.hit_at_1:.3f}   hit@{args.k} {result.hit_at_k:.3f}   MRR {result.mrr:.3f}"
+            f"ranking: {args.file} ({ranking.cases} messages)\n"
+            f"hit@1 {ranking.hit_at_1:.3f}   hit@{args.k} {ranking.hit_at_k:.3f}   MRR {ranking.mrr:.3f}"
         )
     out.write(json.dumps(summary, ensure_ascii=False) + "\n" if args.json else text + "\n")
     return 0
@@ -208,7 +208,7 @@ def cmd_keys(args, stdin: TextIO, out: TextIO) -> int:
     from app.config import get_settings
 
     database = store.connect(get_settings().database_url)
-    store.create_schema(database)
+    store.upgrade(database)
     if args.action == "create":
         key, record = auth.create_key(database, name=args.name, role=auth.Role(args.role))
         out.write(f"created {record.role} key #{record.id} {record.name!r}; it is shown only now:\n{key}\n")
@@ -219,11 +219,27 @@ def cmd_keys(args, stdin: TextIO, out: TextIO) -> int:
                 state = "revoked" if k.revoked_at else "active"
                 out.write(f"{k.id}\t{k.role}\t{k.prefix}…\t{state}\t{k.name}\n")
             return 0
-        record = store.revoke_api_key(session, key_id=args.id)
-        if record is None:
+        revoked = store.revoke_api_key(session, key_id=args.id)
+        if revoked is None:
             out.write(f"no key with id {args.id}\n")
             return 1
-        out.write(f"revoked key #{record.id} {record.name!r}\n")
+        out.write(f"revoked key #{revoked.id} {revoked.name!r}\n")
+    return 0
+
+
+def cmd_db(args, stdin: TextIO, out: TextIO) -> int:
+    from alembic.migration import MigrationContext
+
+    from app import store
+    from app.config import get_settings
+
+    database = store.connect(get_settings().database_url)
+    if args.action == "upgrade":
+        store.upgrade(database, args.revision)
+    with database.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    out.write(f"{database.url.render_as_string(hide_password=True)}: schema at revision {revision}\n")
+    database.dispose()
     return 0
 
 
@@ -274,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_actions.add_parser("revoke")
     revoke.add_argument("id", type=int)
     keys.set_defaults(run=cmd_keys)
+    db = commands.add_parser("db", help="the DATABASE_URL database's schema (Alembic migrations)")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    upgrade = db_actions.add_parser(
+        "upgrade", help="migrate to the newest schema (the service does at start)"
+    )
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db_actions.add_parser("current", help="print the schema's revision")
+    db.set_defaults(run=cmd_db)
     return parser
 
 

@@ -171,9 +171,10 @@ class ConversationContext:
         connection = self._connections.get("sqlite")
         if connection is None:
             connection = self._connections["sqlite"] = self._database.raw_connection()
-            connection.driver_connection.isolation_level = None
+            sqlite: Any = connection.driver_connection
+            sqlite.isolation_level = None
             # This connection writes on the event loop: leave checkpoints (fsync) to the sync thread.
-            connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+            sqlite.execute("PRAGMA wal_autocheckpoint=0")
         return connection.driver_connection
 
     async def _postgres(self, role: str) -> Any:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from app import store
 from app.errors import ApiError
-from app.schemas import LintRuleIn, ReplyIn
+from app.schemas import LintRuleCreate, LintRuleIn, LintRuleUpdate, ReplyCreate, ReplyIn, ReplyUpdate
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
 from classifiers.engine import analyzer_version
@@ -39,24 +39,25 @@ def rule_out(row: store.LintRuleRow) -> dict:
 
 
 @dataclass(frozen=True)
-class _Kind:
+class Kind:
     """What differs between editing replies and editing rules."""
 
     name: str  # for messages: "reply", "lint rule"
     unknown: str  # the 404 code
     exists: str  # the 409 code for a taken id
+    body: type[ReplyIn] | type[LintRuleIn]
+    retired: dict[str, Any]  # the fields that retire one: it stays, unused
     row: Callable[..., Any]  # store getter: (session, id) → row or None
     out: Callable[[Any], dict]
-    replies_changed: bool
 
 
-REPLIES = _Kind(
-    "reply", "unknown_reply", "reply_exists",
-    lambda session, id_: store.reply_row(session, reply_id=id_), reply_out, True,
+REPLIES = Kind(
+    "reply", "unknown_reply", "reply_exists", ReplyIn, {"status": "retired"},
+    lambda session, id_: store.reply_row(session, reply_id=id_), reply_out,
 )  # fmt: skip
-RULES = _Kind(
-    "lint rule", "unknown_rule", "rule_exists",
-    lambda session, id_: store.lint_rule_row(session, rule_id=id_), rule_out, False,
+RULES = Kind(
+    "lint rule", "unknown_rule", "rule_exists", LintRuleIn, {"enabled": False},
+    lambda session, id_: store.lint_rule_row(session, rule_id=id_), rule_out,
 )  # fmt: skip
 
 
@@ -121,20 +122,22 @@ def write_reply(
     """Store ``reply`` (new when ``expected_version`` is None), checked under the corpus lock.
     False when the edit is stale; ``store.IdTaken`` when a new reply's id is taken."""
     analysis = engine.analyze_reply(reply)
-    values = {"reply": reply, "analysis": analysis, "analyzer": analyzer_version(), "status": status}
-    with Session(database) as session, store.corpus_change(session, replies_changed=True) as version:
-        if expected_version is None:
-            check_reply_passes_rules(session, reply, status)
-            store.insert_reply(session, **values, actor=actor, changed_in=version)
-            return True
-        # A stale edit is refused before any check: the editor must see the newer version first.
-        if not store.update_reply(
-            session, **values, expected_version=expected_version, actor=actor, changed_in=version
-        ):
-            session.rollback()  # nothing of this change may land
-            return False
-        check_reply_passes_rules(session, reply, status)
-        return True
+    values: dict[str, Any] = {
+        "reply": reply,
+        "analysis": analysis,
+        "analyzer": analyzer_version(),
+        "status": status,
+        "actor": actor,
+    }
+    return _locked_write(
+        database,
+        replies_changed=True,
+        check=lambda session: check_reply_passes_rules(session, reply, status),
+        insert=lambda session, version: store.insert_reply(session, **values, changed_in=version),
+        update=None if expected_version is None else lambda session, version: store.update_reply(
+            session, **values, expected_version=expected_version, changed_in=version
+        ),
+    )  # fmt: skip
 
 
 def write_rule(
@@ -147,17 +150,40 @@ def write_rule(
 ) -> bool:
     """Store ``rule`` (new when ``expected_version`` is None), checked under the corpus lock.
     False when the edit is stale; ``store.IdTaken`` when a new rule's id is taken."""
-    with Session(database) as session, store.corpus_change(session, replies_changed=False):
-        if expected_version is None:
-            check_rule_blocks_no_reply(session, rule, enabled)
-            store.insert_lint_rule(session, rule=rule, enabled=enabled, actor=actor)
-            return True
-        if not store.update_lint_rule(
+    return _locked_write(
+        database,
+        replies_changed=False,
+        check=lambda session: check_rule_blocks_no_reply(session, rule, enabled),
+        insert=lambda session, _: store.insert_lint_rule(session, rule=rule, enabled=enabled, actor=actor),
+        update=None if expected_version is None else lambda session, _: store.update_lint_rule(
             session, rule=rule, enabled=enabled, expected_version=expected_version, actor=actor
-        ):
-            session.rollback()
+        ),
+    )  # fmt: skip
+
+
+def _locked_write(
+    database: DatabaseEngine,
+    *,
+    replies_changed: bool,
+    check: Callable[[Session], None],
+    insert: Callable[[Session, int], None],
+    update: Callable[[Session, int], bool] | None,
+) -> bool:
+    """One change in one transaction under the corpus lock: ``insert`` (after ``check``), or
+    ``update`` when given (then ``check``); False, and nothing written, when it is stale."""
+    with (
+        Session(database) as session,
+        store.corpus_change(session, replies_changed=replies_changed) as version,
+    ):
+        if update is None:
+            check(session)
+            insert(session, version)
+            return True
+        # A stale edit is refused before any check: the editor must see the newer version first.
+        if not update(session, version):
+            session.rollback()  # nothing of this change may land
             return False
-        check_rule_blocks_no_reply(session, rule, enabled)
+        check(session)
         return True
 
 
@@ -182,48 +208,53 @@ class CorpusEditor:
             rows = store.list_lint_rule_rows(session, enabled=enabled, limit=limit, offset=offset)
             return [rule_out(row) for row in rows]
 
-    def reply(self, reply_id: str) -> dict:
-        return self._current(REPLIES, reply_id)
+    def get(self, kind: Kind, entity_id: str) -> dict:
+        """The current row, or 404."""
+        with Session(self._database) as session:
+            row = kind.row(session, entity_id)
+            if row is None:
+                raise ApiError(404, kind.unknown, f"no {kind.name} with id {entity_id!r}")
+            return kind.out(row)
 
-    def rule(self, rule_id: str) -> dict:
-        return self._current(RULES, rule_id)
+    # Writes: each answers the row as stored
+    async def create(self, kind: Kind, body: ReplyCreate | LintRuleCreate, *, actor: str) -> dict:
+        return await self._save(kind, body.id, body, None, actor)
 
-    # Writes
-    async def create_reply(self, reply_id: str, body: ReplyIn, *, actor: str) -> dict:
-        reply = reply_from_body(reply_id, body)
-        write = partial(write_reply, self._database, self._engine(), reply, status=body.status, actor=actor)
-        return await self._write(REPLIES, reply_id, None, write)
+    async def update(
+        self, kind: Kind, entity_id: str, body: ReplyUpdate | LintRuleUpdate, *, actor: str
+    ) -> dict:
+        """``body.version`` must be the one the editor started from, or the edit is refused (409)."""
+        return await self._save(kind, entity_id, body, body.version, actor)
 
-    async def update_reply(self, reply_id: str, body: ReplyIn, version: int, *, actor: str) -> dict:
-        reply = reply_from_body(reply_id, body)
-        write = partial(
-            write_reply, self._database, self._engine(), reply,
-            status=body.status, actor=actor, expected_version=version,
-        )  # fmt: skip
-        return await self._write(REPLIES, reply_id, version, write)
+    async def retire(self, kind: Kind, entity_id: str, version: int, *, actor: str) -> dict:
+        """A retired reply or disabled rule stays in the database and the audit log, unused."""
+        current = kind.body.model_validate({**self.get(kind, entity_id), **kind.retired})
+        return await self._save(kind, entity_id, current, version, actor)
 
-    async def retire_reply(self, reply_id: str, version: int, *, actor: str) -> dict:
-        current = ReplyIn.model_validate({**self.reply(reply_id), "status": "retired"})
-        return await self.update_reply(reply_id, current, version, actor=actor)
+    async def _save(
+        self, kind: Kind, entity_id: str, body: ReplyIn | LintRuleIn, version: int | None, actor: str
+    ) -> dict:
+        return await self._write(
+            kind, entity_id, version, self._writer(kind, entity_id, body, version, actor)
+        )
 
-    async def create_rule(self, rule_id: str, body: LintRuleIn, *, actor: str) -> dict:
-        rule = rule_from_body(rule_id, body)
-        write = partial(write_rule, self._database, rule, enabled=body.enabled, actor=actor)
-        return await self._write(RULES, rule_id, None, write)
-
-    async def update_rule(self, rule_id: str, body: LintRuleIn, version: int, *, actor: str) -> dict:
-        rule = rule_from_body(rule_id, body)
-        write = partial(
+    def _writer(
+        self, kind: Kind, entity_id: str, body: ReplyIn | LintRuleIn, version: int | None, actor: str
+    ) -> Callable[[], bool]:
+        """The blocking write, validated here, on the event loop (a 422 costs no thread)."""
+        if isinstance(body, ReplyIn):
+            reply = reply_from_body(entity_id, body)
+            return partial(
+                write_reply, self._database, self._engine(), reply,
+                status=body.status, actor=actor, expected_version=version,
+            )  # fmt: skip
+        rule = rule_from_body(entity_id, body)
+        return partial(
             write_rule, self._database, rule, enabled=body.enabled, actor=actor, expected_version=version
         )
-        return await self._write(RULES, rule_id, version, write)
-
-    async def disable_rule(self, rule_id: str, version: int, *, actor: str) -> dict:
-        current = LintRuleIn.model_validate({**self.rule(rule_id), "enabled": False})
-        return await self.update_rule(rule_id, current, version, actor=actor)
 
     async def _write(
-        self, kind: _Kind, entity_id: str, version: int | None, write: Callable[[], bool]
+        self, kind: Kind, entity_id: str, version: int | None, write: Callable[[], bool]
     ) -> dict:
         try:
             saved = await run_in_threadpool(write)
@@ -231,7 +262,7 @@ class CorpusEditor:
             raise ApiError(
                 409, kind.exists, f"a {kind.name} with id {entity_id!r} exists; edit it instead"
             ) from None
-        current = self._current(kind, entity_id)
+        current = self.get(kind, entity_id)
         if not saved:  # 409 for an edit of an older version; the current one comes along
             raise ApiError(
                 409,
@@ -242,10 +273,3 @@ class CorpusEditor:
             )
         await self._refresh()
         return current
-
-    def _current(self, kind: _Kind, entity_id: str) -> dict:
-        with Session(self._database) as session:
-            row = kind.row(session, entity_id)
-            if row is None:
-                raise ApiError(404, kind.unknown, f"no {kind.name} with id {entity_id!r}")
-            return kind.out(row)

@@ -54,7 +54,7 @@ def build_engine(
     saved = load_saved(database, base, cache_dir)
     if saved is not None:
         return saved
-    if in_child_from is not None and _saved_corpus(database, cache_dir).fingerprint.count >= in_child_from:
+    if in_child_from is not None and _saved_corpus(database, cache_dir).fingerprint.approved >= in_child_from:
         try:
             build_in_child(database.url.render_as_string(hide_password=False), cache_dir)
         except BuildStopped:

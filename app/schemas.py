@@ -133,17 +133,30 @@ class ReplyIn(BaseModel):
     status: ReplyStatus = "approved"
 
 
-class ReplyCreate(ReplyIn):
+# What creating, editing and reading one (reply or rule) adds to its fields.
+class _New(BaseModel):
     id: str = Field(min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
 
 
-class ReplyUpdate(ReplyIn):
+class _Edited(BaseModel):
     version: int = Field(ge=1, description="the version you edited; a newer one on the server → 409")
 
 
-class ReplyOut(ReplyIn):
+class _Stored(BaseModel):
     id: str
     version: int
+
+
+class ReplyCreate(ReplyIn, _New):
+    pass
+
+
+class ReplyUpdate(ReplyIn, _Edited):
+    pass
+
+
+class ReplyOut(ReplyIn, _Stored):
+    pass
 
 
 _Phrase = Annotated[str, Field(min_length=1, max_length=50)]
@@ -168,17 +181,16 @@ class LintRuleIn(BaseModel):
     enabled: bool = True
 
 
-class LintRuleCreate(LintRuleIn):
-    id: str = Field(min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+class LintRuleCreate(LintRuleIn, _New):
+    pass
 
 
-class LintRuleUpdate(LintRuleIn):
-    version: int = Field(ge=1, description="the version you edited; a newer one on the server → 409")
+class LintRuleUpdate(LintRuleIn, _Edited):
+    pass
 
 
-class LintRuleOut(LintRuleIn):
-    id: str
-    version: int
+class LintRuleOut(LintRuleIn, _Stored):
+    pass
 
 
 class Health(BaseModel):

@@ -152,14 +152,14 @@ def checkpoint(database: DatabaseEngine) -> None:
 
 
 def prepare(database: DatabaseEngine, attempts: int = 5) -> bool:
-    """Create the schema and seed an empty corpus; returns whether it seeded.
+    """Upgrade the schema and seed an empty corpus; returns whether it seeded.
 
-    Workers started together race to do this: the loser's DDL or insert fails, and its
-    retry finds the work done.
+    Workers started together race to do this: on SQLite the loser's DDL or insert fails,
+    and its retry finds the work done.
     """
     for attempt in range(attempts):
         try:
-            create_schema(database)
+            upgrade(database)
             with Session(database) as session:
                 return seed_corpus(session)
         except (OperationalError, IntegrityError, ProgrammingError):
@@ -185,9 +185,42 @@ def temporary_database(server_url: str, prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
-def create_schema(database: DatabaseEngine) -> None:
-    SQLModel.metadata.create_all(database)
-    # Databases made before these columns existed get them added.
+MIGRATIONS = Path(__file__).with_name("migrations")
+# The revision that describes the schema of databases made before migrations existed.
+_BASELINE = "0001"
+
+
+def migrations_config(connection: Connection | None = None) -> Any:
+    """Alembic's configuration for ``app/migrations``, bound to ``connection`` if given."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(database: DatabaseEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with the Alembic migrations, in one transaction.
+
+    A database made before migrations existed (tables but no ``alembic_version``) is first
+    given the columns later releases of that code added, and stamped at the baseline.
+    On PostgreSQL an advisory lock makes workers starting together upgrade one at a time.
+    """
+    from alembic import command
+
+    with database.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(7220626)"))  # any fixed number
+        config = migrations_config(connection)
+        tables = set(inspect(connection).get_table_names())
+        if "reply" in tables and "alembic_version" not in tables:
+            _add_columns_of_later_releases(connection)
+            command.stamp(config, _BASELINE)
+        command.upgrade(config, revision)
+
+
+def _add_columns_of_later_releases(connection: Connection) -> None:
     added = {
         "reply": (
             ("analysis", "JSON"),
@@ -196,13 +229,12 @@ def create_schema(database: DatabaseEngine) -> None:
         ),
         "corpus_state": (("replies_version", "INTEGER NOT NULL DEFAULT 0"),),
     }
-    with database.begin() as connection:
-        for table, columns in added.items():
-            existing = {column["name"] for column in inspect(connection).get_columns(table)}
-            for name, sql_type in columns:
-                if name not in existing:
-                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
-        connection.execute(text("CREATE INDEX IF NOT EXISTS ix_reply_changed_in ON reply (changed_in)"))
+    for table, columns in added.items():
+        existing = {column["name"] for column in inspect(connection).get_columns(table)}
+        for name, sql_type in columns:
+            if name not in existing:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+    connection.execute(text("CREATE INDEX IF NOT EXISTS ix_reply_changed_in ON reply (changed_in)"))
 
 
 def seed_corpus(
@@ -243,7 +275,7 @@ def bump_corpus_version(session: Session, *, replies_changed: bool) -> int:
     step = int(replies_changed)
     updated = session.exec(
         update(CorpusState)
-        .where(CorpusState.id == 1)
+        .where(col(CorpusState.id) == 1)
         .values(version=CorpusState.version + 1, replies_version=CorpusState.replies_version + step)
     )
     if not updated.rowcount:
@@ -269,7 +301,7 @@ class RepliesFingerprint(NamedTuple):
     backup or a re-created database differs in these even at the same counter)."""
 
     replies_version: int
-    count: int
+    approved: int
     version_sum: int
     last_update: str
 
@@ -293,7 +325,7 @@ class Corpus:
     rules: list[LintRule]
 
 
-_REPLY_COLUMNS = (
+_REPLY_COLUMNS: tuple[Any, ...] = (
     ReplyRow.id, ReplyRow.intents, ReplyRow.text, ReplyRow.triggers, ReplyRow.tags,
     ReplyRow.slots, ReplyRow.shop_id, ReplyRow.analysis, ReplyRow.analyzer,
 )  # fmt: skip
@@ -319,7 +351,9 @@ def _reply_and_analysis(row: Any, analyzer: str) -> tuple[Reply, ReplyAnalysis |
 def load_corpus(session: Session, *, analyzer: str) -> Corpus:
     """The approved replies and enabled lint rules, with the version they belong to."""
     version = corpus_version(session)
-    rows = session.exec(select(*_REPLY_COLUMNS).where(ReplyRow.status == "approved").order_by(ReplyRow.id))
+    rows = session.exec(
+        select(*_REPLY_COLUMNS).where(col(ReplyRow.status) == "approved").order_by(col(ReplyRow.id))
+    )
     replies: list[Reply] = []
     analyses: dict[str, ReplyAnalysis] = {}
     for row in rows:
@@ -346,8 +380,8 @@ def reply_changes(session: Session, *, after: int, analyzer: str, limit: int) ->
         return None
     statement = (
         select(ReplyRow.status, ReplyRow.changed_in, *_REPLY_COLUMNS)
-        .where(ReplyRow.changed_in > after)
-        .order_by(ReplyRow.changed_in)
+        .where(col(ReplyRow.changed_in) > after)
+        .order_by(col(ReplyRow.changed_in))
         .limit(limit + 1)
     )
     rows = session.exec(statement).all()
@@ -397,7 +431,7 @@ def find_api_key(session: Session, *, key_hash: str) -> ApiKey | None:
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:
-    return list(session.exec(select(ApiKey).order_by(ApiKey.id)).all())
+    return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))).all())
 
 
 def revoke_api_key(session: Session, *, key_id: int) -> ApiKey | None:
@@ -439,7 +473,7 @@ def feedback_counts_through(session: Session, *, last_id: int) -> dict[tuple[str
     """Counts of all feedback events up to ``last_id``, grouped in the database."""
     statement = (
         select(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action, func.count())
-        .where(FeedbackEvent.id <= last_id)
+        .where(col(FeedbackEvent.id) <= last_id)
         .group_by(FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
     )
     counts: dict[tuple[str, str], dict[str, int]] = {}
@@ -457,19 +491,19 @@ def feedback_events(
 ) -> list[tuple[int, str, str, str]]:
     """(id, reply_id, intent, action) of the events after ``after_id`` and of the ids in
     ``also``, in id order."""
-    condition = FeedbackEvent.id > after_id
+    condition = col(FeedbackEvent.id) > after_id
     also = list(also)
     if also:
         condition = or_(condition, col(FeedbackEvent.id).in_(also))
     statement = (
         select(FeedbackEvent.id, FeedbackEvent.reply_id, FeedbackEvent.intent, FeedbackEvent.action)
         .where(condition)
-        .order_by(FeedbackEvent.id)
+        .order_by(col(FeedbackEvent.id))
     )
-    return list(session.exec(statement).all())
+    return [(int(i or 0), r, n, a) for i, r, n, a in session.exec(statement).all()]
 
 
-_conversation = ConversationRow.__table__
+_conversation = SQLModel.metadata.tables["conversation"]
 
 
 def forget_conversations(connection: Connection, *, before: float) -> int:
@@ -552,7 +586,7 @@ def _update(
     the same version exactly one wins and the other learns its edit is stale."""
     statement = (
         update(model)
-        .where(model.id == row_id, model.version == expected_version)
+        .where(col(model.id) == row_id, col(model.version) == expected_version)
         .values(version=model.version + 1, **values)
     )
     if not session.exec(statement).rowcount:

@@ -158,6 +158,9 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
     def __enter__(self) -> Server:
         return self
@@ -218,7 +221,7 @@ def prepare_database(url: str, size: int | None) -> str:
     from classifiers.corpus import load_replies
 
     database = store.connect(url)
-    store.create_schema(database)
+    store.upgrade(database)
     with Session(database) as session:
         store.seed_corpus(session, replies=None if size is None else perturbed_corpus(load_replies(), size))
     key, _ = auth.create_key(database, name="bench", role=auth.Role.ADMIN)

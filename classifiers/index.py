@@ -99,10 +99,12 @@ class _StringsWithTail(_Strings):
     """``_Strings`` with a few strings appended (by ``ReplyIndex.patched``) kept apart."""
 
     __slots__ = ("_count", "_tail")
+    _tail: tuple[str, ...]
 
     def __init__(self, head: _Strings, tail: tuple[str, ...]) -> None:
         if isinstance(head, _StringsWithTail):
-            head, tail = head._head(), head._tail + tail
+            tail = head._tail + tail
+            head = head._head()
         self._text, self._offsets = head._text, head._offsets
         self._count, self._tail = len(self._offsets) - 1, tail
 

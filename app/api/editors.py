@@ -1,13 +1,18 @@
 """Script editors' REST routes: the approved replies and the banned-phrasing rules
-(the logic is in ``app.editing``)."""
+(the logic is in ``app.editing``).
 
-from __future__ import annotations
+Replies and rules are edited alike, so one function lays out both resources' routes.
+This module keeps real annotations (no ``from __future__ import annotations``): FastAPI
+reads the body models from the routes ``_editable`` makes at run time.
+"""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 
 from app.api.deps import EditorDep, EditorKey
+from app.editing import REPLIES, RULES, Kind
 from app.errors import ERROR_RESPONSES
 from app.schemas import (
     LintRuleCreate,
@@ -19,16 +24,47 @@ from app.schemas import (
     ReplyUpdate,
 )
 
-replies = APIRouter(prefix="/v1/replies", tags=["editors"], responses=ERROR_RESPONSES)
-rules = APIRouter(prefix="/v1/lint-rules", tags=["editors"], responses=ERROR_RESPONSES)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 Version = Annotated[int, Query(ge=1, description="the version you edited; a newer one on the server → 409")]
-_CREATED = {409: {"description": "Id taken"}}
-_STALE = {409: {"description": "Stale edit"}}
+_TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "Id taken"}}
+_STALE: dict[int | str, dict[str, Any]] = {409: {"description": "Stale edit"}}
 
 
-@replies.get("", response_model=list[ReplyOut])
+def _editable(
+    prefix: str, noun: str, kind: Kind, create: type[BaseModel], update: type[BaseModel], out: type[BaseModel]
+) -> APIRouter:
+    """GET / POST / PUT / DELETE of one editable resource, ``{noun}_id`` naming it in paths."""
+    router = APIRouter(prefix=prefix, tags=["editors"], responses=ERROR_RESPONSES)
+    EntityId = Annotated[str, Path(alias=f"{noun}_id")]
+
+    @router.get(f"/{{{noun}_id}}", response_model=out, name=f"get_{noun}")
+    def get(entity_id: EntityId, editor: EditorDep, _: EditorKey) -> dict:
+        return editor.get(kind, entity_id)
+
+    @router.post("", response_model=out, status_code=201, responses=_TAKEN, name=f"create_{noun}")
+    async def create_(body: create, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
+        """Add one; every worker uses it within a second."""
+        return await editor.create(kind, body, actor=key.name)
+
+    @router.put(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"update_{noun}")
+    async def update_(entity_id: EntityId, body: update, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
+        """Replace it. ``version`` must be the one you edited, or the edit is refused (409)."""
+        return await editor.update(kind, entity_id, body, actor=key.name)
+
+    @router.delete(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"retire_{noun}")
+    async def retire(entity_id: EntityId, version: Version, editor: EditorDep, key: EditorKey) -> dict:
+        """Retire a reply / disable a rule: it stays in the database and the audit log, unused."""
+        return await editor.retire(kind, entity_id, version, actor=key.name)
+
+    return router
+
+
+replies = _editable("/v1/replies", "reply", REPLIES, ReplyCreate, ReplyUpdate, ReplyOut)
+rules = _editable("/v1/lint-rules", "rule", RULES, LintRuleCreate, LintRuleUpdate, LintRuleOut)
+
+
+@replies.get("", response_model=list[ReplyOut], name="list_replies")
 def list_replies(
     editor: EditorDep, _: EditorKey, status: ReplyStatus | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[dict]:
@@ -36,55 +72,9 @@ def list_replies(
     return editor.replies(status=status, limit=limit, offset=offset)
 
 
-@replies.get("/{reply_id}", response_model=ReplyOut)
-def get_reply(reply_id: str, editor: EditorDep, _: EditorKey) -> dict:
-    return editor.reply(reply_id)
-
-
-@replies.post("", response_model=ReplyOut, status_code=201, responses=_CREATED)
-async def create_reply(body: ReplyCreate, editor: EditorDep, key: EditorKey) -> dict:
-    """Add a reply; approved ones are suggested by every worker within a second."""
-    return await editor.create_reply(body.id, body, actor=key.name)
-
-
-@replies.put("/{reply_id}", response_model=ReplyOut, responses=_STALE)
-async def update_reply(reply_id: str, body: ReplyUpdate, editor: EditorDep, key: EditorKey) -> dict:
-    """Replace a reply. ``version`` must be the one you edited, or the edit is refused (409)."""
-    return await editor.update_reply(reply_id, body, body.version, actor=key.name)
-
-
-@replies.delete("/{reply_id}", response_model=ReplyOut, responses=_STALE)
-async def retire_reply(reply_id: str, version: Version, editor: EditorDep, key: EditorKey) -> dict:
-    """Retire a reply: it stays in the database and the audit log, but is no longer suggested."""
-    return await editor.retire_reply(reply_id, version, actor=key.name)
-
-
-@rules.get("", response_model=list[LintRuleOut])
+@rules.get("", response_model=list[LintRuleOut], name="list_rules")
 def list_rules(
     editor: EditorDep, _: EditorKey, enabled: bool | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[dict]:
     """Lint rules in id order, enabled or not unless ``enabled`` is given."""
     return editor.rules(enabled=enabled, limit=limit, offset=offset)
-
-
-@rules.get("/{rule_id}", response_model=LintRuleOut)
-def get_rule(rule_id: str, editor: EditorDep, _: EditorKey) -> dict:
-    return editor.rule(rule_id)
-
-
-@rules.post("", response_model=LintRuleOut, status_code=201, responses=_CREATED)
-async def create_rule(body: LintRuleCreate, editor: EditorDep, key: EditorKey) -> dict:
-    """Add a banned-phrasing rule; every worker's linter applies it within a second."""
-    return await editor.create_rule(body.id, body, actor=key.name)
-
-
-@rules.put("/{rule_id}", response_model=LintRuleOut, responses=_STALE)
-async def update_rule(rule_id: str, body: LintRuleUpdate, editor: EditorDep, key: EditorKey) -> dict:
-    """Replace a rule. ``version`` must be the one you edited, or the edit is refused (409)."""
-    return await editor.update_rule(rule_id, body, body.version, actor=key.name)
-
-
-@rules.delete("/{rule_id}", response_model=LintRuleOut, responses=_STALE)
-async def disable_rule(rule_id: str, version: Version, editor: EditorDep, key: EditorKey) -> dict:
-    """Disable a rule: it stays in the database and the audit log, but no longer flags drafts."""
-    return await editor.disable_rule(rule_id, version, actor=key.name)

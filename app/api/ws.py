@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -70,7 +71,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         WS_OPEN.dec()
 
 
-async def _answer(message: dict, assistant: Assistant, principal: Principal, state: Any) -> dict:
+async def _answer(message: Mapping[str, Any], assistant: Assistant, principal: Principal, state: Any) -> dict:
     started = time.perf_counter()
     text = message.get("text")
     if text is None:

@@ -12,7 +12,7 @@ from app import auth, store
 from app.context import ConversationContext
 from classifiers import Intent, Reply
 from classifiers.engine import analyzer_version
-from tests.conftest import approve_directly, bearer, fresh_database
+from tests.helpers import approve_directly, bearer, fresh_database
 
 NEW_TRIGGER = "两件一起拍能不能多送一个赠品"
 

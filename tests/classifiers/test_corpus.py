@@ -8,7 +8,7 @@ from rapidfuzz import fuzz
 from classifiers import Intent
 from classifiers.corpus import CorpusError, load_replies, reply_from_dict, training_examples
 from classifiers.intent import MODEL_FILE, train
-from tests.conftest import dev_messages
+from tests.helpers import dev_messages
 
 
 def test_at_least_twenty_replies_per_intent():

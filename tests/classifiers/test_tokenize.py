@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from classifiers.corpus import load_replies
 from classifiers.normalize import normalized_text
-from tests.conftest import dev_messages
+from tests.helpers import dev_messages
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,8 @@ def jieba_reference():
     from classifiers.corpus import DICTIONARY_FILE
 
     reference = jieba.Tokenizer()
-    reference.load_userdict(str(DICTIONARY_FILE))
+    with DICTIONARY_FILE.open("rb") as dictionary:  # given a path, jieba leaves the file open
+        reference.load_userdict(dictionary)
     return reference
 
 

@@ -2,7 +2,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app import store
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import pytest
 
 from classifiers import Intent, Reply
 from classifiers.corpus import load_replies
-from tests.conftest import SHOP_7_REPLY
+from tests.helpers import SHOP_7_REPLY
 
 # Every reply's own triggers, plus plain buyer questions: every reply is reachable.
 MESSAGES = sorted(

@@ -6,7 +6,7 @@ import pytest
 from classifiers import Intent
 from classifiers.corpus import read_jsonl
 from classifiers.evaluate import report
-from tests.conftest import ROOT, dev_messages
+from tests.helpers import ROOT, dev_messages
 
 LABELS = ["bargaining", "hesitation", "logistics", "refund", "other"]
 

@@ -18,7 +18,7 @@ from classifiers.corpus import load_replies
 from classifiers.engine import analyzer_version
 from classifiers.index import ReplyIndex
 from classifiers.types import Severity
-from tests.conftest import approve_directly
+from tests.helpers import approve_directly
 
 TEXTS = ("能便宜点吗", "什么时候发货", "我想退货", "再考虑一下", "你好在吗")
 
@@ -112,7 +112,8 @@ def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     database = store.connect(url)
     store.prepare(database)
-    with database.begin() as connection:  # what an older release left behind
+    with database.begin() as connection:  # what an older release, before migrations, left behind
+        connection.execute(sqlalchemy.text("DROP TABLE alembic_version"))
         connection.execute(sqlalchemy.text("ALTER TABLE corpus_state DROP COLUMN replies_version"))
         connection.execute(sqlalchemy.text("ALTER TABLE reply DROP COLUMN analysis"))
         connection.execute(sqlalchemy.text("DROP INDEX ix_reply_changed_in"))

@@ -1,7 +1,9 @@
+import pytest
+
 from classifiers import Intent, Reply
 from classifiers.corpus import load_replies, read_jsonl
 from classifiers.rank import fill_slots
-from tests.conftest import ROOT, SHOP_7_REPLY
+from tests.helpers import ROOT, SHOP_7_REPLY
 
 
 def test_suggestions_follow_intent(engine):
@@ -73,10 +75,14 @@ def test_other_messages_get_general_replies(engine):
     assert suggestions[0].reply_id == "other-greeting"
 
 
-def test_empty_message_gets_no_crash(engine):
-    result, suggestions = engine.suggest("😊")
-    assert result.intent is Intent.OTHER
-    assert isinstance(suggestions, list)
+@pytest.mark.parametrize("text", ["😊", "", "！！！", "   "])
+def test_a_message_without_words_gets_only_general_replies(engine, text):
+    """Nothing to match: no intent is guessed, and the replies offered are general ones,
+    each at the floor score (no trigger resembles the message)."""
+    result, suggestions = engine.suggest(text)
+    assert result.intent is Intent.OTHER and result.tokens == []
+    assert len(suggestions) == 3
+    assert all(s.intent is Intent.OTHER and s.score == pytest.approx(0.5) for s in suggestions)
 
 
 def test_ranking_eval_floor(engine):

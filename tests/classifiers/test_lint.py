@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from classifiers import Severity
 from classifiers.corpus import read_jsonl
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 CASES = list(read_jsonl(ROOT / "eval" / "lint_cases.jsonl"))
 
