@@ -49,3 +49,7 @@ def test_model_artifact_is_reproducible(engine):
     committed = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
     assert rebuilt["weights"].keys() == committed["weights"].keys()
     assert rebuilt["intercepts"] == pytest.approx(committed["intercepts"], abs=1e-4)
+    for feature, weights in committed["weights"].items():
+        assert rebuilt["weights"][feature] == pytest.approx(weights, abs=1e-4), feature
+    for key in ("intents", "threshold", "context_weight", "secondary"):
+        assert rebuilt[key] == pytest.approx(committed[key]), key

@@ -7,6 +7,7 @@ from classifiers.corpus import read_jsonl
 from tests.helpers import ROOT
 
 CASES = list(read_jsonl(ROOT / "eval" / "lint_cases.jsonl"))
+BLOCKING = {"uncertain", "curt", "off_platform", "absolute_claim"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["text"] for c in CASES])
@@ -15,6 +16,14 @@ def test_lint_cases(engine, case):
     categories = {flag.category for flag in result.flags}
     if case["banned"]:
         assert case["category"] in categories
+        flag = next(f for f in result.flags if f.category == case["category"])
+        # The span points at the offending words in the draft as typed.
+        assert case["text"][flag.start : flag.end] == flag.match == case["match"]
+        assert flag.suggestion and flag.suggestion != flag.match
+        # A blocking flag makes the draft not ok; a warning alone leaves it sendable.
+        blocking = any(f.severity is Severity.BLOCK for f in result.flags)
+        assert result.ok is not blocking
+        assert (flag.severity is Severity.BLOCK) is (case["category"] in BLOCKING)
     else:
         assert result.flags == []
         assert result.ok
