@@ -70,16 +70,13 @@ class Assistant:
                 "text_too_long",
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}",
             )
-        if not text.strip():
-            raise ApiError(422, "empty_text", "text is empty")
+        if not any(ch.isprintable() and not ch.isspace() for ch in text):
+            raise ApiError(422, "empty_text", "text is empty (only spaces or invisible characters)")
 
     def analyze(self, text: str) -> Analysis:
-        """The message's analysis, made once; refuses text too long or without content."""
+        """The message's analysis, made once; refuses text too long or with nothing visible."""
         self.check_length(text)
-        analysis = self.engine.analyze(text)
-        if not analysis.content:
-            raise ApiError(422, "empty_text", "text is empty once emoji, punctuation and spaces are removed")
-        return analysis
+        return self.engine.analyze(text)
 
     async def _classify(
         self, engine: Engine, analysis: Analysis, conversation_id: str | None

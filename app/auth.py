@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -114,3 +115,9 @@ class RateLimiter:
             return False
         self._buckets[key_id] = (tokens - 1.0, now)
         return True
+
+    def retry_after(self, key_id: int) -> int:
+        """Whole seconds until ``key_id`` may send again (for a ``Retry-After`` header)."""
+        tokens, last = self._buckets.get(key_id, (self._capacity, time.monotonic()))
+        tokens = min(self._capacity, tokens + (time.monotonic() - last) * self._rate)
+        return max(1, math.ceil((1.0 - tokens) / self._rate))

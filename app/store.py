@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -151,7 +153,12 @@ def connect(url: str) -> DatabaseEngine:
     # orjson decodes the JSON columns several times faster than json (100k replies at start).
     json_options = {"json_serializer": lambda o: orjson.dumps(o).decode(), "json_deserializer": orjson.loads}
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The file holds key hashes and buyers' messages: readable by its owner only. SQLite
+        # gives its -wal and -shm files the same permissions.
+        with contextlib.suppress(FileExistsError):  # another worker made it first
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         database = create_engine(url, connect_args={"check_same_thread": False}, **json_options)
         event.listen(database, "connect", _sqlite_pragmas)
         return database

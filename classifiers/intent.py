@@ -135,7 +135,10 @@ class IntentModel:
         top_intent, top_score = ranked[0]
         intents = [IntentScore(i, round(s, 4)) for i, s in ranked if s >= self.secondary]
         if top_score < self.threshold:
-            return Classification(Intent.OTHER, round(1.0 - top_score, 4), intents, tokens)
+            # A message with no words (？？？, an emoji) is a real, impatient message, but
+            # nothing in it says which intent it is not either: other, with no confidence.
+            confidence = round(1.0 - top_score, 4) if tokens else 0.0
+            return Classification(Intent.OTHER, confidence, intents, tokens)
         return Classification(top_intent, round(top_score, 4), intents, tokens)
 
 

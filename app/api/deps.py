@@ -36,8 +36,16 @@ def require(role: Role) -> Callable[[Request], Principal]:
             raise ApiError(
                 403, "forbidden", f"this key's role ({principal.role}) may not do this; {role} needed"
             )
-        if not request.app.state.rate_limiter.allow(principal.key_id):
-            raise ApiError(429, "rate_limited", "too many requests for this key; slow down")
+        limiter = request.app.state.rate_limiter
+        if not limiter.allow(principal.key_id):
+            wait = limiter.retry_after(principal.key_id)
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many requests for this key; retry in {wait} s",
+                {"retry_after_s": wait},
+                headers={"Retry-After": str(wait)},
+            )
         return principal
 
     return check

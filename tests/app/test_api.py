@@ -95,7 +95,7 @@ def test_keys_stored_hashed(client, keys, settings):
     ("path", "payload", "status", "code"),
     [
         ("/v1/suggest", {"text": ""}, 422, "empty_text"),
-        ("/v1/suggest", {"text": "😊😊！！"}, 422, "empty_text"),
+        ("/v1/suggest", {"text": "\u200b\u3000\u200d"}, 422, "empty_text"),
         ("/v1/classify", {"text": "   "}, 422, "empty_text"),
         ("/v1/lint", {"text": ""}, 422, "empty_text"),
         ("/v1/suggest", {"text": "好" * 501}, 413, "text_too_long"),
@@ -190,11 +190,21 @@ def test_rate_limit(settings, keys):
 
     limited = settings.model_copy(update={"rate_limit_per_minute": 3})
     with TestClient(create_app(limited)) as limited_client:
-        statuses = [
-            limited_client.post(
-                "/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"])
-            ).status_code
+        answers = [
+            limited_client.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
             for _ in range(5)
         ]
-    assert statuses[:3] == [200, 200, 200]
-    assert statuses[3:] == [429, 429]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    # 3 a minute: one request's worth comes back after 20 s, said in the header and the body.
+    refused = answers[-1]
+    assert 19 <= int(refused.headers["retry-after"]) <= 20
+    assert refused.json()["error"]["detail"] == {"retry_after_s": int(refused.headers["retry-after"])}
+    assert "retry-after" not in answers[0].headers
+
+
+@pytest.mark.parametrize("text", ["？？？", "😊😊！！", "。。。"])
+def test_a_message_without_words_is_answered_unsure(client, agent, text):
+    """An impatient ？？？ is a real message: other, with no confidence, general replies."""
+    body = client.post("/v1/suggest", json={"text": text}, headers=agent).json()
+    assert body["intent"] == "other" and body["confidence"] == 0.0
+    assert body["suggestions"] and all(s["intent"] == "other" for s in body["suggestions"])

@@ -3,6 +3,7 @@ migrations describe exactly the tables the code defines."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -121,3 +122,25 @@ def test_the_db_command_upgrades_and_names_the_database(tmp_path):
     assert db("current") == f"{url}: schema at revision None"
     assert db("upgrade") == f"{url}: schema at revision {HEAD}"
     assert _schema_diff(store.connect(url)) == []
+
+
+def test_a_new_sqlite_file_is_readable_by_its_owner_only(tmp_path):
+    path = tmp_path / "data" / "huashu.db"
+    database = store.connect(f"sqlite:///{path}")
+    store.prepare(database)
+    database.dispose()
+    for made in [path, *path.parent.glob("huashu.db-*")]:
+        assert made.stat().st_mode & 0o777 == 0o600, made
+
+
+def test_an_existing_sqlite_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    store.connect(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o640 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -78,11 +78,11 @@ def test_other_messages_get_general_replies(engine):
 @pytest.mark.parametrize("text", ["😊", "", "！！！", "   "])
 def test_a_message_without_words_gets_only_general_replies(engine, text):
     """Nothing to match: no intent is guessed, and the replies offered are general ones,
-    each at the floor score (no trigger resembles the message)."""
+    each scored 0 (the classifier has no confidence and no trigger resembles the message)."""
     result, suggestions = engine.suggest(text)
-    assert result.intent is Intent.OTHER and result.tokens == []
+    assert result.intent is Intent.OTHER and result.tokens == [] and result.confidence == 0.0
     assert len(suggestions) == 3
-    assert all(s.intent is Intent.OTHER and s.score == pytest.approx(0.5) for s in suggestions)
+    assert all(s.intent is Intent.OTHER and s.score == 0.0 for s in suggestions)
 
 
 def test_ranking_eval_floor(engine):
