@@ -21,20 +21,25 @@ from sqlmodel import Session
 from app import corpus_io, store
 from app.errors import ApiError
 from app.schemas import (
+    MAX_SUGGESTIONS,
     LintRuleCreate,
     LintRuleIn,
     LintRulePatch,
     LintRuleUpdate,
+    PreviewRequest,
     ReplyCreate,
     ReplyIn,
     ReplyPatch,
     ReplyUpdate,
+    lint_body,
+    suggestions_body,
 )
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
 from classifiers.engine import analyzer_version
 from classifiers.lint import Linter, rule_problems
 from classifiers.normalize import normalized_text
+from classifiers.rank import rank_replies
 from classifiers.types import Severity
 
 # At most this many reply ids are named when a rule would block approved replies.
@@ -627,3 +632,34 @@ def _stale_import(entry: _Entry) -> ApiError:
     return ApiError(
         409, "stale_edit", f"{entry.item.kind} {entry.id!r} changed during the import; nothing was imported"
     )
+
+
+PREVIEW_ID = "\u0000preview"  # an id no stored reply can have (ids are word characters)
+
+
+def preview(engine: Engine, body: PreviewRequest) -> dict:
+    """A draft's lint flags, and where it would rank for each buyer message among the
+    approved replies this worker serves (the draft patched into a copy of the index)."""
+    draft = Reply(id=PREVIEW_ID, intents=tuple(body.intents), text=body.text, triggers=tuple(body.triggers),
+                  slots=dict(body.slots), shop_id=body.shop_id)  # fmt: skip
+    index = engine.index.patched({PREVIEW_ID: (draft, engine.analyze_reply(draft))})
+    ranks = []
+    for message in body.messages:
+        analysis = engine.analyze(message)
+        if not analysis.content:
+            raise ApiError(
+                422, "empty_text", f"message {message!r} is empty once emoji and punctuation are removed"
+            )
+        classification = engine.decide(analysis, engine.intent_scores(analysis))
+        ranked = rank_replies(
+            index, classification, analysis.content, k=MAX_SUGGESTIONS, shop_id=body.shop_id
+        )
+        place = next((n for n, s in enumerate(ranked, start=1) if s.reply_id == PREVIEW_ID), None)
+        ranks.append({
+            "message": message,
+            "intent": classification.intent,
+            "rank": place,
+            "score": ranked[place - 1].score if place else None,
+            "top": suggestions_body([s for s in ranked if s.reply_id != PREVIEW_ID][:3]),
+        })  # fmt: skip
+    return {**lint_body(engine.lint(body.text)), "ranks": ranks}

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from app import corpus_io
 from app.api.deps import AssistantDep, EditorDep, EditorKey
-from app.editing import REPLIES, RULES, Kind
+from app.editing import REPLIES, RULES, Kind, preview
 from app.errors import ERROR_RESPONSES, ApiError
 from app.schemas import (
     AuditOut,
@@ -23,6 +23,8 @@ from app.schemas import (
     LintRuleOut,
     LintRulePatch,
     LintRuleUpdate,
+    PreviewRequest,
+    PreviewResponse,
     ReplyCreate,
     ReplyOut,
     ReplyPatch,
@@ -88,6 +90,13 @@ def _editable(
 
 replies = _editable("/v1/replies", "reply", REPLIES, ReplyCreate, ReplyUpdate, ReplyPatch, ReplyOut)
 rules = _editable("/v1/lint-rules", "rule", RULES, LintRuleCreate, LintRuleUpdate, LintRulePatch, LintRuleOut)
+
+
+@replies.post("/preview", response_model=PreviewResponse, name="preview_reply")
+def preview_reply(body: PreviewRequest, assistant: AssistantDep, _: EditorKey) -> dict:
+    """Try a draft: its lint flags, and where it would rank for each buyer message among
+    today's approved replies (nothing is stored)."""
+    return preview(assistant.engine, body)
 
 
 @replies.get("", response_model=list[ReplyOut], name="list_replies")
