@@ -306,7 +306,7 @@ def test_ten_thousand_replies_import_in_seconds(client, editor, database):
     applied_s = time.perf_counter() - started
     assert applied.status_code == 200, applied.text
     print(f"10,000 replies: dry run {dry_s:.2f} s, import {applied_s:.2f} s")
-    assert dry_s < 20 and applied_s < 40  # seconds on a busy 2-core machine; see README
+    assert dry_s < 30 and applied_s < 90  # a busy 2-core machine; measured figures in the README
     with Session(database) as session:
         assert len(store.all_reply_rows(session, status="approved", shop_id=None)) >= 10_000
     retire = [{**item, "status": "retired"} for item in items]
