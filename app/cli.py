@@ -243,6 +243,47 @@ def cmd_db(args, stdin: TextIO, out: TextIO) -> int:
     return 0
 
 
+def cmd_corpus(args, stdin: TextIO, out: TextIO) -> int:
+    """Export the DATABASE_URL database's corpus as one file, or import one (as the REST routes)."""
+    import json
+    from pathlib import Path
+
+    from app import corpus_io, editing, store
+    from app.config import get_settings
+    from app.errors import ApiError
+    from classifiers import Engine
+
+    database = store.connect(get_settings().database_url)
+    store.upgrade(database)
+    try:
+        if args.action == "export":
+            replies, rules = editing.export_corpus(database)
+            out.write(corpus_io.render(replies, rules, args.format).decode())
+            return 0
+        path = Path(args.file)
+        suffixes: dict[str, corpus_io.Format] = {
+            ".yml": "yaml",
+            ".yaml": "yaml",
+            ".csv": "csv",
+            ".json": "json",
+        }
+        fmt: corpus_io.Format | None = args.format or suffixes.get(path.suffix)
+        if fmt is None:
+            out.write(json.dumps({"error": "say --format yaml|csv|json"}) + "\n")
+            return 2
+        try:
+            document = corpus_io.parse(path.read_bytes(), fmt)
+            engine = Engine.load(replies=[], rules=[])
+            report = editing.import_corpus(database, engine, document, dry_run=args.dry_run, actor="cli")
+        except ApiError as exc:
+            out.write(json.dumps(exc.body(), ensure_ascii=False, default=str) + "\n")
+            return 1
+        out.write(json.dumps(report, ensure_ascii=False, default=str) + "\n")
+        return 0
+    finally:
+        database.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huashu", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -298,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("revision", nargs="?", default="head")
     db_actions.add_parser("current", help="print the schema's revision")
     db.set_defaults(run=cmd_db)
+    corpus = commands.add_parser("corpus", help="the DATABASE_URL database's corpus as one file")
+    corpus_actions = corpus.add_subparsers(dest="action", required=True)
+    export = corpus_actions.add_parser("export", help="write every reply and rule to stdout")
+    export.add_argument("--format", choices=["yaml", "csv", "json"], default="yaml")
+    imported = corpus_actions.add_parser("import", help="apply a file (all or nothing); prints the report")
+    imported.add_argument("file")
+    imported.add_argument("--format", choices=["yaml", "csv", "json"], default=None)
+    imported.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    corpus.set_defaults(run=cmd_corpus)
     return parser
 
 

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Limits: characters of one message or draft, bytes of one WebSocket frame or REST body.
     max_text_chars: int = 2000
     max_frame_bytes: int = 64 * 1024
+    # The one larger body: a corpus file sent to POST /v1/corpus/import.
+    max_import_bytes: int = 20 * 1024 * 1024
     # Requests (REST calls and WebSocket frames) per API key per minute.
     rate_limit_per_minute: int = 6000
     # How long a conversation's last intent is remembered (in the database, for all workers).

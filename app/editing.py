@@ -18,23 +18,28 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
-from app import store
+from app import corpus_io, store
 from app.errors import ApiError
 from app.schemas import (
+    MAX_SUGGESTIONS,
     LintRuleCreate,
     LintRuleIn,
     LintRulePatch,
     LintRuleUpdate,
+    PreviewRequest,
     ReplyCreate,
     ReplyIn,
     ReplyPatch,
     ReplyUpdate,
+    lint_body,
+    suggestions_body,
 )
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
 from classifiers.engine import analyzer_version
 from classifiers.lint import Linter, rule_problems
 from classifiers.normalize import normalized_text
+from classifiers.rank import rank_replies
 from classifiers.types import Severity
 
 # At most this many reply ids are named when a rule would block approved replies.
@@ -292,6 +297,18 @@ class CorpusEditor:
             raise ApiError(422, "invalid_request", f"the patched {kind.name} is not valid", detail) from None
         return await self._save(kind, entity_id, full, body.version, actor)
 
+    async def import_corpus(self, document: corpus_io.Document, *, dry_run: bool, actor: str) -> dict:
+        """See ``import_corpus``; a real run is served by this worker before it answers."""
+        report = await run_in_threadpool(
+            import_corpus, self._database, self._engine(), document, dry_run=dry_run, actor=actor
+        )
+        if report["applied"]:
+            await self._refresh()
+        return report
+
+    def export(self) -> tuple[list[dict], list[dict]]:
+        return export_corpus(self._database)
+
     async def retire(self, kind: Kind, entity_id: str, version: int, *, actor: str) -> dict:
         """A retired reply or disabled rule stays in the database and the audit log, unused."""
         current = kind.body.model_validate({**self.get(kind, entity_id), **kind.retired})
@@ -339,3 +356,310 @@ class CorpusEditor:
             )
         await self._refresh()
         return current
+
+
+# Import and export: the whole corpus as one file (``app.corpus_io`` reads and writes it).
+_REPLY_DIFFED = ("status", "shop_id", "intents", "text", "triggers", "tags", "slots")
+_RULE_DIFFED = ("enabled", "category", "severity", "kind", "phrases", "not_before", "not_after", "suggestion")
+
+
+def export_corpus(database: DatabaseEngine) -> tuple[list[dict], list[dict]]:
+    """Every reply (any status) and rule (enabled or not), in id order, as the API shows them."""
+    with Session(database) as session:
+        replies = [reply_out(row) for row in store.all_reply_rows(session, status=None, shop_id=None)]
+        rules = [rule_out(row) for row in store.all_lint_rule_rows(session)]
+    return replies, rules
+
+
+@dataclass
+class _Entry:
+    """One valid item of an import, and what it would do."""
+
+    item: corpus_io.Item
+    id: str
+    body: ReplyIn | LintRuleIn
+    version: int | None  # the version the file says it was edited from, if it says
+    current: dict | None = None
+    diff: dict[str, dict[str, Any]] | None = None
+
+
+def _refusal(
+    item: corpus_io.Item, code: str, reason: str, detail: Any = None, id_: str | None = None
+) -> dict:
+    fields = item.fields if isinstance(item.fields, dict) else {}
+    return {
+        "kind": item.kind,
+        "id": id_ or str(fields.get("id", "?")),
+        "line": item.line,
+        "code": code,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def _validated(
+    items: list[corpus_io.Item], model: type[ReplyCreate] | type[LintRuleCreate], refused: list[dict]
+) -> list[_Entry]:
+    entries: list[_Entry] = []
+    first_line: dict[str, int | None] = {}
+    for item in items:
+        if not isinstance(item.fields, dict):
+            refused.append(_refusal(item, "invalid_item", "each item must be a mapping of fields"))
+            continue
+        fields = dict(item.fields)
+        version = fields.pop("version", None)
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            refused.append(_refusal(item, "invalid_request", "version must be a whole number from 1"))
+            continue
+        try:
+            body = model.model_validate(fields)
+        except ValidationError as exc:
+            detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            refused.append(_refusal(item, "invalid_request", "the item does not match the schema", detail))
+            continue
+        if body.id in first_line:
+            refused.append(
+                _refusal(
+                    item,
+                    "duplicate_id",
+                    f"the id is used already, at line {first_line[body.id]}",
+                    {"first_line": first_line[body.id]},
+                )
+            )
+            continue
+        first_line[body.id] = item.line
+        entries.append(_Entry(item, body.id, body, version))
+    return entries
+
+
+def _item(entry: _Entry) -> dict:
+    return {"kind": entry.item.kind, "id": entry.id, "line": entry.item.line}
+
+
+def _plan(session: Session, document: corpus_io.Document) -> tuple[dict, list[_Entry], list[_Entry]]:
+    """What the import would do to the database as it is now: the report, and the replies
+    and rules to write."""
+    refused: list[dict] = []
+    replies = _validated(document.replies, ReplyCreate, refused)
+    rules = _validated(document.rules, LintRuleCreate, refused)
+    for rule_entry in list(rules):
+        try:
+            rule_from_body(rule_entry.id, rule_entry.body)  # type: ignore[arg-type]
+        except ApiError as exc:
+            refused.append(_refusal(rule_entry.item, exc.code, exc.message, exc.detail, rule_entry.id))
+            rules.remove(rule_entry)
+    current_replies = store.reply_rows_by_id(session, ids=[e.id for e in replies])
+    current_rules = {row.id: row for row in store.all_lint_rule_rows(session)}
+    report: dict[str, Any] = {"created": [], "changed": [], "retired": [], "unchanged": 0, "refused": refused}
+    writes: dict[str, list[_Entry]] = {"reply": [], "lint_rule": []}
+    tables: tuple[tuple[list[_Entry], dict[str, Any], Callable[[Any], dict], tuple[str, ...]], ...] = (
+        (replies, current_replies, reply_out, _REPLY_DIFFED),
+        (rules, current_rules, rule_out, _RULE_DIFFED),
+    )
+    for entries, rows, out, fields in tables:
+        for entry in entries:
+            row = rows.get(entry.id)
+            entry.current = None if row is None else out(row)
+            if (
+                entry.current is not None
+                and entry.version is not None
+                and entry.version != entry.current["version"]
+            ):
+                refused.append(
+                    _refusal(
+                        entry.item,
+                        "stale_edit",
+                        f"the file was edited from version {entry.version}; "
+                        f"the database has {entry.current['version']}",
+                        {"current": entry.current},
+                        entry.id,
+                    )
+                )
+                continue
+            new = entry.body.model_dump()
+            if entry.current is None:
+                report["created"].append(_item(entry))
+                writes[entry.item.kind].append(entry)
+                continue
+            entry.diff = {
+                name: {"from": entry.current[name], "to": new[name]}
+                for name in fields
+                if _comparable(entry.current[name]) != _comparable(new[name])
+            }
+            if not entry.diff:
+                report["unchanged"] += 1
+                continue
+            writes[entry.item.kind].append(entry)
+            retires = ("status" in entry.diff and new["status"] == "retired") or (
+                "enabled" in entry.diff and not new["enabled"]
+            )
+            report["retired" if retires else "changed"].append({**_item(entry), "diff": entry.diff})
+    _lint_gate(session, writes["reply"], writes["lint_rule"], refused)
+    # A refused item is only refused, not also created or changed.
+    gone = {(r["kind"], r["id"], r["line"]) for r in refused}
+    for name in ("created", "changed", "retired"):
+        report[name] = [i for i in report[name] if (i["kind"], i["id"], i["line"]) not in gone]
+    return report, writes["reply"], writes["lint_rule"]
+
+
+def _comparable(value: Any) -> Any:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def _lint_gate(session: Session, replies: list[_Entry], rules: list[_Entry], refused: list[dict]) -> None:
+    """The corpus after the import must hold no approved reply that an enabled blocking rule
+    blocks. The imported blocking rules are checked first, against the approved replies as
+    they would be; then the imported replies against the rules as they would be, less the
+    rules just refused (the rule is the problem there, not the reply)."""
+    imported_replies = {e.id: e.body for e in replies}
+    refused_rules: set[str] = set()
+    new_blocking = [
+        (e, Linter([rule_from_body(e.id, e.body)]))  # type: ignore[arg-type]
+        for e in rules
+        if e.body.enabled and e.body.severity == "block"  # type: ignore[union-attr]
+    ]
+    if new_blocking:
+        texts = [(i, t) for i, t in store.approved_reply_texts(session) if i not in imported_replies]
+        texts += [(i, b.text) for i, b in imported_replies.items() if b.status == "approved"]  # type: ignore[union-attr]
+        for entry, rule_linter in new_blocking:
+            blocked = [reply_id for reply_id, text in texts if not rule_linter.lint(text).ok]
+            if blocked:
+                refused_rules.add(entry.id)
+                refused.append(
+                    _refusal(
+                        entry.item,
+                        "rule_blocks_approved_replies",
+                        f"this rule would block {len(blocked)} approved replies; "
+                        "reword them first, or make it warn",
+                        {"count": len(blocked), "replies": blocked[:NAMED_REPLIES]},
+                        entry.id,
+                    )
+                )
+    imported_rules = {e.id: e for e in rules}
+    final_rules = [r for r in store.enabled_lint_rules(session) if r.id not in imported_rules]
+    final_rules += [
+        rule_from_body(e.id, e.body)  # type: ignore[arg-type]
+        for e in rules
+        if e.body.enabled and e.id not in refused_rules  # type: ignore[union-attr]
+    ]
+    linter = Linter([r for r in final_rules if r.severity is Severity.BLOCK])
+    for entry in replies:
+        body = entry.body
+        assert isinstance(body, ReplyIn)
+        if body.status == "approved":
+            flags = [asdict(flag) for flag in linter.lint(body.text).flags]
+            if flags:
+                refused.append(
+                    _refusal(
+                        entry.item,
+                        "reply_fails_lint",
+                        "an approved reply may not contain banned phrasing",
+                        flags,
+                        entry.id,
+                    )
+                )
+
+
+def import_corpus(
+    database: DatabaseEngine, engine: Engine, document: corpus_io.Document, *, dry_run: bool, actor: str
+) -> dict:
+    """What the import does (``dry_run``: would do; nothing is written). A real run applies
+    all of it in one transaction under the corpus lock, or nothing: 422 ``import_refused``
+    with the report when any item is refused, 409 ``stale_edit`` when a reply or rule
+    changed since the file was exported."""
+    if dry_run:
+        with Session(database) as session:
+            report, _, _ = _plan(session, document)
+            session.rollback()
+        return {"dry_run": True, "applied": False, **report}
+    # The analyses are made before the lock is taken: the lock is held for the writes only.
+    with Session(database) as session:
+        planned, replies, _ = _plan(session, document)
+    if planned["refused"]:
+        raise ApiError(
+            422,
+            "import_refused",
+            "nothing was imported: some items are refused",
+            {"dry_run": False, "applied": False, **planned},
+        )
+    analyses = {e.id: engine.analyze_reply(reply_from_body(e.id, e.body)) for e in replies}  # type: ignore[arg-type]
+    with Session(database) as session, store.corpus_change(session, replies_changed=bool(replies)) as version:
+        report, replies, rules = _plan(session, document)  # again, under the lock: what is there now
+        if report["refused"]:
+            raise ApiError(
+                422,
+                "import_refused",
+                "nothing was imported: some items are refused",
+                {"dry_run": False, "applied": False, **report},
+            )
+        for entry in replies:
+            body = entry.body
+            assert isinstance(body, ReplyIn)
+            reply = reply_from_body(entry.id, body)
+            analysis = analyses.get(entry.id) or engine.analyze_reply(reply)
+            values: dict[str, Any] = {
+                "reply": reply,
+                "analysis": analysis,
+                "analyzer": analyzer_version(),
+                "status": body.status,
+                "actor": actor,
+                "changed_in": version,
+            }
+            if entry.current is None:
+                store.insert_reply(session, **values)
+            elif not store.update_reply(session, **values, expected_version=entry.current["version"]):
+                raise _stale_import(entry)
+        for entry in rules:
+            rule_body = entry.body
+            assert isinstance(rule_body, LintRuleIn)
+            rule = rule_from_body(entry.id, rule_body)
+            if entry.current is None:
+                store.insert_lint_rule(session, rule=rule, enabled=rule_body.enabled, actor=actor)
+            elif not store.update_lint_rule(
+                session,
+                rule=rule,
+                enabled=rule_body.enabled,
+                expected_version=entry.current["version"],
+                actor=actor,
+            ):
+                raise _stale_import(entry)
+        counts = {name: len(report[name]) for name in ("created", "changed", "retired")}
+        store.add_audit(session, actor=actor, action="import_corpus", target="reply,lint_rule", detail=counts)
+    return {"dry_run": False, "applied": True, **report}
+
+
+def _stale_import(entry: _Entry) -> ApiError:
+    return ApiError(
+        409, "stale_edit", f"{entry.item.kind} {entry.id!r} changed during the import; nothing was imported"
+    )
+
+
+PREVIEW_ID = "\u0000preview"  # an id no stored reply can have (ids are word characters)
+
+
+def preview(engine: Engine, body: PreviewRequest) -> dict:
+    """A draft's lint flags, and where it would rank for each buyer message among the
+    approved replies this worker serves (the draft patched into a copy of the index)."""
+    draft = Reply(id=PREVIEW_ID, intents=tuple(body.intents), text=body.text, triggers=tuple(body.triggers),
+                  slots=dict(body.slots), shop_id=body.shop_id)  # fmt: skip
+    index = engine.index.patched({PREVIEW_ID: (draft, engine.analyze_reply(draft))})
+    ranks = []
+    for message in body.messages:
+        analysis = engine.analyze(message)
+        if not analysis.content:
+            raise ApiError(
+                422, "empty_text", f"message {message!r} is empty once emoji and punctuation are removed"
+            )
+        classification = engine.decide(analysis, engine.intent_scores(analysis))
+        ranked = rank_replies(
+            index, classification, analysis.content, k=MAX_SUGGESTIONS, shop_id=body.shop_id
+        )
+        place = next((n for n, s in enumerate(ranked, start=1) if s.reply_id == PREVIEW_ID), None)
+        ranks.append({
+            "message": message,
+            "intent": classification.intent,
+            "rank": place,
+            "score": ranked[place - 1].score if place else None,
+            "top": suggestions_body([s for s in ranked if s.reply_id != PREVIEW_ID][:3]),
+        })  # fmt: skip
+    return {**lint_body(engine.lint(body.text)), "ranks": ranks}

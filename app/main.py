@@ -30,15 +30,17 @@ log = logging.getLogger("huashu")
 class BodyLimitMiddleware:
     """Refuses HTTP bodies larger than the limit before they are read (413)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = larger or {}  # path → its own limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                error = ApiError(413, "body_too_large", f"request bodies are limited to {self.limit} bytes")
+            limit = self.larger.get(scope["path"], self.limit)
+            if length is not None and length.isdigit() and int(length) > limit:
+                error = ApiError(413, "body_too_large", f"request bodies are limited to {limit} bytes")
                 await JSONBytesResponse(error.body(), status_code=413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -87,7 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONBytesResponse,
     )
     install_handlers(app)
-    routers = (ops.probes, agents.router, editors.replies, editors.rules, editors.audit, ops.admin, ws.router)
+    routers = (
+        ops.probes,
+        agents.router,
+        editors.replies,
+        editors.rules,
+        editors.audit,
+        editors.corpus,
+        ops.admin,
+        ws.router,
+    )
     for router in routers:
         app.include_router(router)
     if settings.cors_origins:
@@ -97,7 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_frame_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_frame_bytes,
+        larger={editors.IMPORT_PATH: settings.max_import_bytes},
+    )
     app.add_middleware(MetricsMiddleware)
     return app
 

@@ -837,3 +837,19 @@ def feedback_in_window(
     if until is not None:
         statement = statement.where(col(FeedbackEvent.created_at) < until)
     yield from session.exec(statement.execution_options(yield_per=2000))
+
+
+def reply_rows_by_id(session: Session, *, ids: Iterable[str]) -> dict[str, ReplyRow]:
+    """The rows of these ids that exist (read in chunks: an import names thousands)."""
+    ids = list(ids)
+    found: dict[str, ReplyRow] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(
+            (row.id, row) for row in session.exec(select(ReplyRow).where(col(ReplyRow.id).in_(chunk)))
+        )
+    return found
+
+
+def add_audit(session: Session, *, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+    session.add(AuditLog(actor=actor, action=action, target=target, detail=detail))

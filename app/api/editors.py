@@ -9,18 +9,22 @@ reads the body models from the routes ``_editable`` makes at run time.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
-from app.api.deps import EditorDep, EditorKey
-from app.editing import REPLIES, RULES, Kind
-from app.errors import ERROR_RESPONSES
+from app import corpus_io
+from app.api.deps import AssistantDep, EditorDep, EditorKey
+from app.editing import REPLIES, RULES, Kind, preview
+from app.errors import ERROR_RESPONSES, ApiError
 from app.schemas import (
     AuditOut,
+    ImportReport,
     LintRuleCreate,
     LintRuleOut,
     LintRulePatch,
     LintRuleUpdate,
+    PreviewRequest,
+    PreviewResponse,
     ReplyCreate,
     ReplyOut,
     ReplyPatch,
@@ -88,6 +92,13 @@ replies = _editable("/v1/replies", "reply", REPLIES, ReplyCreate, ReplyUpdate, R
 rules = _editable("/v1/lint-rules", "rule", RULES, LintRuleCreate, LintRuleUpdate, LintRulePatch, LintRuleOut)
 
 
+@replies.post("/preview", response_model=PreviewResponse, name="preview_reply")
+def preview_reply(body: PreviewRequest, assistant: AssistantDep, _: EditorKey) -> dict:
+    """Try a draft: its lint flags, and where it would rank for each buyer message among
+    today's approved replies (nothing is stored)."""
+    return preview(assistant.engine, body)
+
+
 @replies.get("", response_model=list[ReplyOut], name="list_replies")
 def list_replies(
     editor: EditorDep,
@@ -130,3 +141,65 @@ def audit_log(
 ) -> list[dict]:
     """The audit log, newest first: who changed what, when."""
     return editor.audit(since=since, actor=actor, entity=entity, limit=limit, offset=offset)
+
+
+IMPORT_PATH = "/v1/corpus/import"
+corpus = APIRouter(prefix="/v1/corpus", tags=["editors"], responses=ERROR_RESPONSES)
+
+
+@corpus.get(
+    "/export",
+    name="export_corpus",
+    response_class=Response,
+    responses={200: {"content": {media: {} for media in corpus_io.MEDIA_TYPES.values()}}},
+)
+def export_corpus(editor: EditorDep, _: EditorKey, format: corpus_io.Format = "yaml") -> Response:
+    """Every reply and lint rule as one file: ``replies`` and ``lint_rules`` lists shaped as in
+    ``scripts_corpus/`` (CSV: the replies, one a row)."""
+    replies_, rules_ = editor.export()
+    return Response(
+        corpus_io.render(replies_, rules_, format),
+        media_type=corpus_io.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="huashu-corpus.{format}"'},
+    )
+
+
+@corpus.post(
+    "/import",
+    response_model=ImportReport,
+    name="import_corpus",
+    responses={409: {"description": "Stale edit"}, 415: {"description": "Unknown file format"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in corpus_io.MEDIA_TYPES.values()},
+        }
+    },
+)
+async def import_corpus(
+    request: Request,
+    editor: EditorDep,
+    assistant: AssistantDep,
+    key: EditorKey,
+    dry_run: bool = True,
+    format: corpus_io.Format | None = None,
+) -> dict:
+    """The body is the file itself (its format from ``Content-Type`` or ``?format=``). A dry
+    run (the default) says what would be created, changed (field by field), retired and
+    refused (with the reason and line), and changes nothing; ``dry_run=false`` applies it
+    all in one transaction, or nothing (422 ``import_refused`` with the same report)."""
+    fmt = corpus_io.format_of(request.headers.get("content-type"), format)
+    body = await _read_limited(request, assistant.settings.max_import_bytes)
+    return await editor.import_corpus(corpus_io.parse(body, fmt), dry_run=dry_run, actor=key.name)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes ``limit`` (a chunked upload has no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"an import is limited to {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -76,3 +76,44 @@ def test_eval_lint_and_rank_on_our_own_cases():
     text = run("eval", "lint", "eval/lint_cases.jsonl")
     assert "precision" in text and "confusion" in text
     assert "hit@3" in run("eval", "rank", "eval/rank_cases.jsonl")
+
+
+def test_corpus_export_and_import_from_the_cli(tmp_path, monkeypatch):
+    """`huashu corpus export | import [--dry-run]` against the DATABASE_URL database."""
+    import io
+    import json
+
+    from app import cli, store
+    from app.config import get_settings
+
+    url = f"sqlite:///{tmp_path / 'corpus.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        database = store.connect(url)
+        store.prepare(database)
+        database.dispose()
+        out = io.StringIO()
+        assert cli.main(["corpus", "export", "--format", "json"], out=out) == 0
+        document = json.loads(out.getvalue())
+        document["replies"][0]["text"] += "（新）"
+        path = tmp_path / "corpus.json"
+        path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        for dry_run in (True, False):
+            out = io.StringIO()
+            assert (
+                cli.main(["corpus", "import", str(path), *(["--dry-run"] if dry_run else [])], out=out) == 0
+            )
+            report = json.loads(out.getvalue())
+            assert report["applied"] is not dry_run
+            assert [c["id"] for c in report["changed"]] == [document["replies"][0]["id"]]
+        out = io.StringIO()
+        assert cli.main(["corpus", "import", str(path)], out=out) == 1  # the version is stale now
+        assert json.loads(out.getvalue())["error"]["code"] == "import_refused"
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("replies:\n  - id: [x\n", encoding="utf-8")
+        out = io.StringIO()
+        assert cli.main(["corpus", "import", str(bad)], out=out) == 1
+        assert json.loads(out.getvalue())["error"]["detail"] == {"line": 3}
+    finally:
+        get_settings.cache_clear()

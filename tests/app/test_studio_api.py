@@ -116,3 +116,22 @@ def test_search_finds_simplified_from_traditional_and_filters(client, editor):
         "/v1/replies", params={"intent": "refund", "status": "approved"}, headers=editor
     ).json()
     assert refunds and all("refund" in r["intents"] and r["status"] == "approved" for r in refunds)
+
+
+def test_preview_lints_a_draft_and_ranks_it_for_buyer_messages(client, editor, keys):
+    draft = {"text": "亲，可能吧，明天发", "intents": ["logistics"], "triggers": ["明天能到北极吗"],
+             "messages": ["明天能到北极吗", "我要退款"]}  # fmt: skip
+    response = client.post("/v1/replies/preview", json=draft, headers=editor)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] is False and body["flags"][0]["rule_id"] == "uncertain-guess"
+    first, second = body["ranks"]
+    assert first["intent"] == "logistics" and first["rank"] == 1 and first["score"] > 0
+    assert second["intent"] == "refund" and second["rank"] is None and second["top"]
+    # Nothing was stored: the draft is not offered to agents.
+    texts = [s["text"] for s in client.post("/v1/suggest", json={"text": "明天能到北极吗", "k": 10},
+                                            headers=editor).json()["suggestions"]]  # fmt: skip
+    assert "亲，可能吧，明天发" not in texts
+    empty = client.post("/v1/replies/preview", json={**draft, "messages": ["。。。"]}, headers=editor)
+    assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text"
+    assert client.post("/v1/replies/preview", json=draft, headers=bearer(keys["agent"])).status_code == 403
