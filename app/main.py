@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import store
-from app.api import agents, editors, ops, ws
+from app.api import agents, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONBytesResponse,
     )
     install_handlers(app)
-    for router in (ops.probes, agents.router, editors.replies, editors.rules, ops.admin, ws.router):
+    routers = (ops.probes, agents.router, editors.replies, editors.rules, ops.admin, ws.router, demo.router)
+    for router in routers:
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,0 +1,128 @@
+"""The browser extension in real headless Chromium, against the real server and its demo chat."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.service_bench import Server
+from tests.helpers import ROOT
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EXTENSION = ROOT / "extension"
+DOCS = ROOT / "docs"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium not installed (.ci/run installs it with apt-get install -y chromium)")
+    database = tmp_path_factory.mktemp("ext-db") / "huashu.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
+    created = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--role", "agent", "--name", "ext-test"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with Server(env) as process:
+        yield {"base": process.base, "key": created.stdout.strip().splitlines()[-1], "database": database}
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                f"--disable-extensions-except={EXTENSION}",
+                f"--load-extension={EXTENSION}",
+            ],
+        )
+        workers = context.service_workers
+        worker = workers[0] if workers else context.wait_for_event("serviceworker")
+        yield context, worker
+        context.close()
+
+
+def open_pair(context, worker, server, key):
+    extension_id = worker.url.split("/")[2]
+    worker.evaluate(
+        "([server, key]) => chrome.storage.local.set({'huashu.server': server, 'huashu.key': key})",
+        [server["base"], key],
+    )
+    chat = context.new_page()
+    chat.set_viewport_size({"width": 900, "height": 640})
+    chat.goto(f"{server['base']}/demo/chat")
+    tabs = worker.evaluate("chrome.tabs.query({})")
+    tab_id = next(t["id"] for t in tabs if "/demo/chat" in (t.get("url") or ""))
+    panel = context.new_page()
+    panel.set_viewport_size({"width": 380, "height": 640})
+    panel.goto(f"chrome-extension://{extension_id}/panel/panel.html?tabId={tab_id}")
+    return chat, panel
+
+
+def feedback_actions(database) -> list[tuple[str, str | None]]:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT action, final_text FROM feedback_event ORDER BY id").fetchall()
+
+
+def test_message_suggestions_insert_lint_and_feedback(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    status = panel.get_by_test_id("status")
+    sync_api.expect(status).to_have_text("connected")
+    time.sleep(0.3)  # the content script's port is up
+    chat.evaluate("huashuDemo.receive('发什么快递，几天能到')")
+    sync_api.expect(panel.get_by_test_id("suggestion").first).to_be_visible()
+    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    first = panel.get_by_test_id("suggestion").first
+    slots = first.locator("input[data-slot]")
+    if slots.count():
+        # A reply with an unfilled slot cannot be inserted raw.
+        sync_api.expect(first.get_by_test_id("insert")).to_be_disabled()
+        for i in range(slots.count()):
+            slots.nth(i).fill("3")
+    first.get_by_test_id("insert").click()
+    first_text = chat.input_value("#chat-input")
+    assert first_text and "{" not in first_text
+    template = first.locator("div").first.inner_text()
+    assert first_text == re.sub(r"\{\w+\}", "3", template)
+    chat.fill("#chat-input", first_text + "可能吧")
+    flag = panel.get_by_test_id("lint-flag").first
+    sync_api.expect(flag).to_have_attribute("data-severity", "block")
+    DOCS.mkdir(exist_ok=True)
+    chat.screenshot(path=str(DOCS / "extension-chat.png"))
+    panel.screenshot(path=str(DOCS / "extension-panel.png"))
+    chat.click("button[type=submit]")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if any(a == "edited" for a, _ in feedback_actions(server["database"])):
+            break
+        time.sleep(0.1)
+    actions = feedback_actions(server["database"])
+    assert ("edited", first_text + "可能吧") in actions
+    assert any(a == "shown" for a, _ in actions)
+
+
+def test_bad_key_shows_the_error_state(browser, server):
+    context, worker = browser
+    _, panel = open_pair(context, worker, server, "hs_not-a-key")
+    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("refused the API key")
