@@ -38,3 +38,23 @@ export function highlight(text, flags) {
     return mark;
   });
 }
+
+/** The better wording a flag's suggestion offers: the Y of 把“X”换成“Y” for this match, else its
+ * first quoted wording, else the suggestion itself (a whole sentence to say instead). */
+export function replacementFor(flag) {
+  const text = flag.suggestion;
+  for (const [, from, to] of text.matchAll(/把“([^”]+)”换成“([^”]+)”/g)) {
+    if (from === flag.match) return to;
+  }
+  const quoted = text.match(/“([^”]+)”/);
+  return quoted ? quoted[1] : text;
+}
+
+/** The draft with the flag's span replaced by the better wording (a leading 亲， is dropped when
+ * the span is not at the start, so the draft does not greet twice). */
+export function applyFix(draft, flag) {
+  const chars = Array.from(draft);
+  let wording = replacementFor(flag);
+  if (flag.start > 0) wording = wording.replace(/^亲[，,]\s*/, "");
+  return chars.slice(0, flag.start).join("") + wording + chars.slice(flag.end).join("");
+}

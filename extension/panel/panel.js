@@ -1,7 +1,7 @@
 // The side panel: it owns the WebSocket to the Huashu server (the MV3 service worker sleeps, the
 // panel page lives while it is open) and a port to the chat tab's content script.
 import { Connection } from "./connection.js";
-import { fillSlots, highlight } from "./logic.js";
+import { applyFix, fillSlots, highlight } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null };
@@ -68,7 +68,13 @@ function renderFlags(frame) {
     const li = document.createElement("li");
     li.dataset.testid = "lint-flag";
     li.dataset.severity = flag.severity;
-    li.textContent = `${flag.severity === "block" ? "禁止 block" : "注意 warn"} · ${flag.category} · “${flag.match}” → ${flag.suggestion}`;
+    li.textContent = `${flag.severity === "block" ? "禁止 block" : "注意 warn"} · ${flag.category} · “${flag.match}” → ${flag.suggestion} `;
+    const fix = document.createElement("button");
+    fix.dataset.testid = "apply-fix";
+    fix.textContent = "改正";
+    const draft = state.draft || "";
+    fix.onclick = () => port?.postMessage({ type: "insert", text: applyFix(draft, flag) });
+    li.append(fix);
     return li;
   }));
 }

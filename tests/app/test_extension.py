@@ -111,6 +111,10 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server):
     DOCS.mkdir(exist_ok=True)
     chat.screenshot(path=str(DOCS / "extension-chat.png"))
     panel.screenshot(path=str(DOCS / "extension-panel.png"))
+    panel.get_by_test_id("apply-fix").first.click()
+    fixed = chat.input_value("#chat-input")
+    assert fixed.startswith(first_text) and "可能吧" not in fixed and len(fixed) > len(first_text)
+    sync_api.expect(panel.get_by_test_id("lint-flag")).to_have_count(0)
     chat.click("button[type=submit]")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -118,7 +122,7 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server):
             break
         time.sleep(0.1)
     actions = feedback_actions(server["database"])
-    assert ("edited", first_text + "可能吧") in actions
+    assert ("edited", fixed) in actions
     assert any(a == "shown" for a, _ in actions)
 
 
