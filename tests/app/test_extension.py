@@ -130,3 +130,29 @@ def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
     sync_api.expect(panel.get_by_test_id("status")).to_contain_text("refused the API key")
+
+
+def test_conversation_switch_follows_the_page(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('能便宜点吗')")
+    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("bargaining")
+    chat.click("#conversations li:nth-child(2)")
+    sync_api.expect(panel.get_by_test_id("suggestion")).to_have_count(0)
+    chat.evaluate("huashuDemo.receive('什么时候发货')")
+    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+
+
+def test_options_page_saves_the_settings(browser, server):
+    context, worker = browser
+    extension_id = worker.url.split("/")[2]
+    options = context.new_page()
+    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    options.fill("#server", server["base"] + "/ignored/path")
+    options.fill("#key", " hs_secret ")
+    options.click("button[type=submit]")
+    sync_api.expect(options.locator("#saved")).to_contain_text("saved")
+    stored = worker.evaluate("chrome.storage.local.get(['huashu.server', 'huashu.key'])")
+    assert stored == {"huashu.server": server["base"], "huashu.key": "hs_secret"}
