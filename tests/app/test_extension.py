@@ -156,3 +156,22 @@ def test_options_page_saves_the_settings(browser, server):
     sync_api.expect(options.locator("#saved")).to_contain_text("saved")
     stored = worker.evaluate("chrome.storage.local.get(['huashu.server', 'huashu.key'])")
     assert stored == {"huashu.server": server["base"], "huashu.key": "hs_secret"}
+
+
+def test_latency_from_page_to_painted_suggestions(browser, server):
+    """Buyer message appears in the page → suggestions painted in the panel (BENCHMARKS.md)."""
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    time.sleep(0.3)
+    texts = ["能便宜点吗", "发什么快递", "几天能到", "我想退款", "再考虑一下"]
+    latencies = []
+    for i in range(60):
+        before = panel.evaluate("document.body.dataset.paintedAt || ''")
+        arrived = chat.evaluate("(t) => huashuDemo.receive(t)", f"{texts[i % len(texts)]}{i}")
+        panel.wait_for_function("(b) => (document.body.dataset.paintedAt || '') !== b", arg=before)
+        latencies.append(float(panel.evaluate("document.body.dataset.paintedAt")) - arrived)
+    latencies.sort()
+    p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
+    print(f"\nextension latency over {len(latencies)} messages: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    assert p50 > 0 and p95 < 1000  # the aim is under 100 ms; a shared CI machine gets slack
