@@ -175,3 +175,28 @@ def test_latency_from_page_to_painted_suggestions(browser, server):
     p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
     print(f"\nextension latency over {len(latencies)} messages: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     assert p50 > 0 and p95 < 1000  # the aim is under 100 ms; a shared CI machine gets slack
+
+
+def test_reconnects_after_the_server_restarts(browser, server, tmp_path, monkeypatch):
+    """The panel reconnects by itself; a buyer message that arrived while down is answered after."""
+    from bench import service_bench
+
+    context, worker = browser
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{server['database']}", "CACHE_DIR": str(tmp_path)}
+    first = service_bench.Server(env)
+    port = first.port
+    monkeypatch.setattr(service_bench, "_free_port", lambda: port)
+    try:
+        chat, panel = open_pair(context, worker, {"base": first.base}, server["key"])
+        status = panel.get_by_test_id("status")
+        sync_api.expect(status).to_have_text("connected")
+        first.stop()
+        sync_api.expect(status).to_contain_text("retrying")
+        time.sleep(0.3)
+        chat.evaluate("huashuDemo.receive('发什么快递')")
+        with service_bench.Server(env) as second:
+            assert second.port == port
+            sync_api.expect(status).to_have_text("connected", timeout=20000)
+            sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    finally:
+        first.stop()
