@@ -90,10 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (ops.probes, agents.router, editors.replies, editors.rules, ops.admin, ws.router, demo.router)
     for router in routers:
         app.include_router(router)
-    if settings.cors_origins:
+    if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=[*settings.cors_origins, *settings.extension_origins],
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )

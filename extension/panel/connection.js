@@ -46,8 +46,12 @@ export class Connection {
     socket.onclose = (event) => {
       clearInterval(this.ping);
       this.socket = null;
-      if (event.code === CLOSE_BAD_KEY || event.code === CLOSE_WRONG_ROLE) {
-        this.onStatus("error", `the server refused the API key (${event.reason || event.code}): check the options page`);
+      if (event.code === CLOSE_BAD_KEY) {
+        this.onStatus("error", `the server refused the API key (${event.reason}): check the options page`);
+        return;
+      }
+      if (event.code === CLOSE_WRONG_ROLE) {
+        this.onStatus("error", `the server refused this connection: ${event.reason}`);
         return;
       }
       const wait = backoff(this.attempt++);

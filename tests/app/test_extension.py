@@ -200,3 +200,27 @@ def test_reconnects_after_the_server_restarts(browser, server, tmp_path, monkeyp
             sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
     finally:
         first.stop()
+
+
+def test_the_socket_allows_the_extensions_origin_and_no_other(server):
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from app.config import Settings
+
+    (allowed,) = Settings().extension_origins
+    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws?token={server['key']}"
+
+    async def scenario():
+        async with connect(url, origin=allowed) as ws:
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await ws.recv()) == {"type": "pong"}
+        async with connect(url, origin="https://evil.example") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4403
+
+    asyncio.run(scenario())
