@@ -76,3 +76,25 @@ def test_eval_lint_and_rank_on_our_own_cases():
     text = run("eval", "lint", "eval/lint_cases.jsonl")
     assert "precision" in text and "confusion" in text
     assert "hit@3" in run("eval", "rank", "eval/rank_cases.jsonl")
+
+
+def test_extension_pack_zips_what_the_browser_loads(tmp_path):
+    import io
+    import zipfile
+
+    from app.cli import main
+
+    output = tmp_path / "ext.zip"
+    assert main(["extension", "pack", "--output", str(output)], out=io.StringIO()) == 0
+    names = zipfile.ZipFile(output).namelist()
+    assert {
+        "manifest.json",
+        "background.js",
+        "panel/panel.js",
+        "content/demo.js",
+        "options/options.js",
+    } <= set(names)
+    assert not any(name.startswith("test/") or name == "package.json" for name in names)
+    missing = io.StringIO()
+    assert main(["extension", "pack", "--source", str(tmp_path), "--output", str(output)], out=missing) == 1
+    assert "no extension at" in missing.getvalue()
