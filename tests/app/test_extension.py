@@ -77,6 +77,21 @@ def open_pair(context, worker, server, key):
     return chat, panel
 
 
+def side_by_side(context, left, right, output) -> None:
+    """The chat and the panel in one picture, as an agent sees them (for the README)."""
+    import base64
+
+    images = "".join(
+        f'<img src="data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()}">'
+        for f in [left, right]
+    )
+    page = context.new_page()
+    page.set_viewport_size({"width": 1282, "height": 640})
+    page.set_content(f'<body style="margin:0;display:flex;gap:2px;background:#999">{images}</body>')
+    page.screenshot(path=str(output))
+    page.close()
+
+
 def feedback_actions(database) -> list[tuple[str, str | None]]:
     import sqlite3
 
@@ -84,7 +99,7 @@ def feedback_actions(database) -> list[tuple[str, str | None]]:
         return db.execute("SELECT action, final_text FROM feedback_event ORDER BY id").fetchall()
 
 
-def test_message_suggestions_insert_lint_and_feedback(browser, server):
+def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path):
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
     status = panel.get_by_test_id("status")
@@ -99,18 +114,19 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server):
         # A reply with an unfilled slot cannot be inserted raw.
         sync_api.expect(first.get_by_test_id("insert")).to_be_disabled()
         for i in range(slots.count()):
-            slots.nth(i).fill("3")
+            slots.nth(i).fill("顺丰")
     first.get_by_test_id("insert").click()
     first_text = chat.input_value("#chat-input")
     assert first_text and "{" not in first_text
     template = first.locator("div").first.inner_text()
-    assert first_text == re.sub(r"\{\w+\}", "3", template)
+    assert first_text == re.sub(r"\{\w+\}", "顺丰", template)
     chat.fill("#chat-input", first_text + "可能吧")
     flag = panel.get_by_test_id("lint-flag").first
     sync_api.expect(flag).to_have_attribute("data-severity", "block")
     DOCS.mkdir(exist_ok=True)
-    chat.screenshot(path=str(DOCS / "extension-chat.png"))
-    panel.screenshot(path=str(DOCS / "extension-panel.png"))
+    chat.screenshot(path=str(tmp_path / "chat.png"))
+    panel.screenshot(path=str(tmp_path / "panel.png"))
+    side_by_side(context, tmp_path / "chat.png", tmp_path / "panel.png", DOCS / "extension.png")
     panel.get_by_test_id("apply-fix").first.click()
     fixed = chat.input_value("#chat-input")
     assert fixed.startswith(first_text) and "可能吧" not in fixed and len(fixed) > len(first_text)
