@@ -14,16 +14,27 @@ from functools import partial
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
 from app import store
 from app.errors import ApiError
-from app.schemas import LintRuleCreate, LintRuleIn, LintRuleUpdate, ReplyCreate, ReplyIn, ReplyUpdate
+from app.schemas import (
+    LintRuleCreate,
+    LintRuleIn,
+    LintRulePatch,
+    LintRuleUpdate,
+    ReplyCreate,
+    ReplyIn,
+    ReplyPatch,
+    ReplyUpdate,
+)
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
 from classifiers.engine import analyzer_version
 from classifiers.lint import Linter, rule_problems
+from classifiers.normalize import normalized_text
 from classifiers.types import Severity
 
 # At most this many reply ids are named when a rule would block approved replies.
@@ -43,6 +54,7 @@ class Kind:
     """What differs between editing replies and editing rules."""
 
     name: str  # for messages: "reply", "lint rule"
+    entity: str  # the table, as the history names it
     unknown: str  # the 404 code
     exists: str  # the 409 code for a taken id
     body: type[ReplyIn] | type[LintRuleIn]
@@ -52,11 +64,11 @@ class Kind:
 
 
 REPLIES = Kind(
-    "reply", "unknown_reply", "reply_exists", ReplyIn, {"status": "retired"},
+    "reply", "reply", "unknown_reply", "reply_exists", ReplyIn, {"status": "retired"},
     lambda session, id_: store.reply_row(session, reply_id=id_), reply_out,
 )  # fmt: skip
 RULES = Kind(
-    "lint rule", "unknown_rule", "rule_exists", LintRuleIn, {"enabled": False},
+    "lint rule", "lint_rule", "unknown_rule", "rule_exists", LintRuleIn, {"enabled": False},
     lambda session, id_: store.lint_rule_row(session, rule_id=id_), rule_out,
 )  # fmt: skip
 
@@ -198,15 +210,56 @@ class CorpusEditor:
         self._refresh = refresh
 
     # Reads
-    def replies(self, *, status: str | None, limit: int, offset: int) -> list[dict]:
-        with Session(self._database) as session:
-            rows = store.list_reply_rows(session, status=status, limit=limit, offset=offset)
-            return [reply_out(row) for row in rows]
-
     def rules(self, *, enabled: bool | None, limit: int, offset: int) -> list[dict]:
         with Session(self._database) as session:
             rows = store.list_lint_rule_rows(session, enabled=enabled, limit=limit, offset=offset)
             return [rule_out(row) for row in rows]
+
+    def search(
+        self,
+        *,
+        query: str | None,
+        status: str | None,
+        shop_id: str | None,
+        intent: str | None,
+        tag: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[dict]:
+        """Replies whose id, text, triggers or tags contain ``query`` as folded text (Simplified
+        or Traditional, any width finds both), of that intent and tag, in id order."""
+        if query is None and intent is None and tag is None:
+            with Session(self._database) as session:
+                rows = store.list_reply_rows(
+                    session, status=status, shop_id=shop_id, limit=limit, offset=offset
+                )
+                return [reply_out(row) for row in rows]
+        folded = normalized_text(query) if query else None
+        found: list[dict] = []
+        with Session(self._database) as session:
+            for row in store.all_reply_rows(session, status=status, shop_id=shop_id):
+                if intent is not None and intent not in row.intents:
+                    continue
+                if tag is not None and tag not in row.tags:
+                    continue
+                if folded:
+                    haystack = "\n".join([row.id, row.text, *row.triggers, *row.tags])
+                    if folded not in normalized_text(haystack):
+                        continue
+                found.append(reply_out(row))
+        return found[offset : offset + limit]
+
+    def history(self, kind: Kind, entity_id: str) -> list[dict]:
+        """Every stored version, oldest first; 404 for an unknown id."""
+        self.get(kind, entity_id)
+        with Session(self._database) as session:
+            return [
+                row.model_dump() for row in store.history(session, entity=kind.entity, entity_id=entity_id)
+            ]
+
+    def audit(self, **filters: Any) -> list[dict]:
+        with Session(self._database) as session:
+            return [row.model_dump() for row in store.audit_entries(session, **filters)]
 
     def get(self, kind: Kind, entity_id: str) -> dict:
         """The current row, or 404."""
@@ -225,6 +278,19 @@ class CorpusEditor:
     ) -> dict:
         """``body.version`` must be the one the editor started from, or the edit is refused (409)."""
         return await self._save(kind, entity_id, body, body.version, actor)
+
+    async def patch(
+        self, kind: Kind, entity_id: str, body: ReplyPatch | LintRulePatch, *, actor: str
+    ) -> dict:
+        """Change only the fields given; ``body.version`` as for ``update``."""
+        current = self.get(kind, entity_id)
+        merged = {**current, **body.model_dump(exclude_unset=True, exclude={"version"})}
+        try:
+            full = kind.body.model_validate(merged)
+        except ValidationError as exc:
+            detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise ApiError(422, "invalid_request", f"the patched {kind.name} is not valid", detail) from None
+        return await self._save(kind, entity_id, full, body.version, actor)
 
     async def retire(self, kind: Kind, entity_id: str, version: int, *, actor: str) -> dict:
         """A retired reply or disabled rule stays in the database and the audit log, unused."""

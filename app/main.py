@@ -87,14 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONBytesResponse,
     )
     install_handlers(app)
-    routers = (ops.probes, agents.router, editors.replies, editors.rules, ops.admin, ws.router, demo.router)
+    routers = [ops.probes, agents.router, editors.replies, editors.rules, editors.audit, ops.admin, ws.router]
+    routers.append(demo.router)
     for router in routers:
         app.include_router(router)
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[*settings.cors_origins, *settings.extension_origins],
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_frame_bytes)

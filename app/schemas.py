@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -247,3 +248,131 @@ def lint_body(result: LintResult) -> dict:
         for f in result.flags
     ]
     return {"ok": result.ok, "flags": flags}
+
+
+# The studio: partial edits, history, audit, import / export, preview and analytics.
+class ReplyPatch(_Edited):
+    """Only the fields given change; the rest stay as stored (a PUT replaces them all)."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=2000)
+    intents: list[Intent] | None = Field(default=None, min_length=1)
+    triggers: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=50
+    )
+    tags: list[str] | None = Field(default=None, max_length=20)
+    slots: dict[str, str | None] | None = None
+    shop_id: str | None = Field(default=None, max_length=120)
+    status: ReplyStatus | None = None
+
+
+class LintRulePatch(_Edited):
+    """Only the fields given change; the rest stay as stored (a PUT replaces them all)."""
+
+    category: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[a-z_]+$")
+    severity: Literal["block", "warn"] | None = None
+    suggestion: str | None = Field(default=None, min_length=1, max_length=500)
+    kind: Literal["phrase", "single_character"] | None = None
+    phrases: list[_Phrase] | None = Field(default=None, max_length=200)
+    not_before: list[_Phrase] | None = Field(default=None, max_length=50)
+    not_after: list[_Phrase] | None = Field(default=None, max_length=50)
+    enabled: bool | None = None
+
+
+class VersionOut(BaseModel):
+    """One stored version: the editor's fields as they were saved, by whom and when."""
+
+    version: int
+    actor: str
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    id: int
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+class ImportItem(BaseModel):
+    kind: Literal["reply", "lint_rule"]
+    id: str
+    line: int | None = None  # where the item starts in the file (YAML and CSV)
+
+
+class ImportChange(ImportItem):
+    diff: dict[str, dict[str, Any]]  # field → {"from", "to"}
+
+
+class ImportRefusal(ImportItem):
+    code: str
+    reason: str
+    detail: Any = None
+
+
+class ImportReport(BaseModel):
+    dry_run: bool
+    applied: bool
+    created: list[ImportItem]
+    changed: list[ImportChange]
+    retired: list[ImportItem]
+    unchanged: int
+    refused: list[ImportRefusal]
+
+
+class PreviewRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    intents: list[Intent] = Field(min_length=1)
+    triggers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    slots: dict[str, str | None] = Field(default_factory=dict)
+    shop_id: str | None = Field(default=None, max_length=120)
+    messages: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+        default_factory=list, max_length=50, description="buyer messages to rank the draft for"
+    )
+
+
+class PreviewRank(BaseModel):
+    message: str
+    intent: Intent
+    rank: int | None  # 1 = the top suggestion; None: not among the top MAX_SUGGESTIONS
+    score: float | None
+    top: list[SuggestionOut]
+
+
+class PreviewResponse(LintResponse):
+    ranks: list[PreviewRank]
+
+
+class ReplyUsage(BaseModel):
+    reply_id: str
+    shop_id: str | None
+    status: str | None
+    offered: int
+    shown: int
+    used: int
+    edited: int
+    dismissed: int
+    use_rate: float | None  # (used + edited) / offered; None when never offered
+
+
+class IntentDay(BaseModel):
+    day: str
+    intent: str
+    messages: int
+    abstentions: int
+    used: int
+    use_rate: float | None
+
+
+class EditedReply(BaseModel):
+    reply_id: str
+    edited: int
+    final_texts: list[dict[str, Any]]  # {"text", "count"}, most frequent first
+
+
+class CoverageGap(BaseModel):
+    intent: str
+    messages: int
+    examples: list[dict[str, Any]]  # {"text", "count"}: similar messages grouped

@@ -117,6 +117,35 @@ class AuditLog(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
+class CorpusHistory(SQLModel, table=True):
+    """Every stored version of each reply and lint rule, with who saved it and when: the
+    row itself holds only the newest, the audit line only that something changed."""
+
+    __tablename__ = "corpus_history"
+    id: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=20)  # reply | lint_rule
+    entity_id: str = Field(index=True, max_length=120)
+    version: int
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    actor: str
+    created_at: datetime = Field(default_factory=_now)
+
+
+class SuggestionEvent(SQLModel, table=True):
+    """One buyer message the service answered: its intent (``other`` when it abstained),
+    shop, conversation, text and the replies offered, for the editors' analytics. Written
+    in batches off the hot path (``app.events``)."""
+
+    __tablename__ = "suggestion_event"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str | None = Field(default=None, max_length=200)
+    shop_id: str | None = Field(default=None, max_length=120)
+    intent: str = Field(max_length=40)
+    text: str
+    reply_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=_now, index=True)
+
+
 def connect(url: str) -> DatabaseEngine:
     """An engine for ``url``; a SQLite file's folder is created if missing."""
     # orjson decodes the JSON columns several times faster than json (100k replies at start).
@@ -244,20 +273,22 @@ def seed_corpus(
     if session.exec(select(func.count()).select_from(ReplyRow)).one():
         return False
     for reply in load_replies() if replies is None else replies:
-        session.add(
-            ReplyRow(
-                id=reply.id,
-                shop_id=reply.shop_id,
-                text=reply.text,
-                intents=[str(i) for i in reply.intents],
-                triggers=list(reply.triggers),
-                tags=list(reply.tags),
-                slots=dict(reply.slots),
-            )
+        row = ReplyRow(
+            id=reply.id,
+            shop_id=reply.shop_id,
+            text=reply.text,
+            intents=[str(i) for i in reply.intents],
+            triggers=list(reply.triggers),
+            tags=list(reply.tags),
+            slots=dict(reply.slots),
         )
+        session.add(row)
+        session.add(_history(ReplyRow, row.id, 1, row.model_dump(), "system"))
     if not session.exec(select(func.count()).select_from(LintRuleRow)).one():
         for rule in load_lint_rules() if rules is None else rules:
-            session.add(LintRuleRow(id=rule.id, **_rule_values(rule, enabled=True)))
+            values = _rule_values(rule, enabled=True)
+            session.add(LintRuleRow(id=rule.id, **values))
+            session.add(_history(LintRuleRow, rule.id, 1, values, "system"))
     session.add(AuditLog(actor="system", action="seed_corpus", target="reply,lint_rule"))
     bump_corpus_version(session, replies_changed=True)
     session.commit()
@@ -522,10 +553,14 @@ def reply_row(session: Session, *, reply_id: str) -> ReplyRow | None:
     return session.get(ReplyRow, reply_id)
 
 
-def list_reply_rows(session: Session, *, status: str | None, limit: int, offset: int) -> list[ReplyRow]:
+def list_reply_rows(
+    session: Session, *, status: str | None, limit: int, offset: int, shop_id: str | None = None
+) -> list[ReplyRow]:
     statement = select(ReplyRow).order_by(ReplyRow.id).offset(offset).limit(limit)
     if status is not None:
         statement = statement.where(ReplyRow.status == status)
+    if shop_id is not None:
+        statement = statement.where(ReplyRow.shop_id == shop_id)
     return list(session.exec(statement).all())
 
 
@@ -563,6 +598,23 @@ def corpus_change(session: Session, *, replies_changed: bool) -> Iterator[int]:
         raise
 
 
+# What a version of each is, in its history: the editor's fields, not the derived ones.
+_NOT_HISTORY = {"id", "version", "analysis", "analyzer", "updated_at", "changed_in"}
+
+
+def _history(
+    model: type[ReplyRow] | type[LintRuleRow],
+    row_id: str,
+    version: int,
+    values: Mapping[str, Any],
+    actor: str,
+) -> CorpusHistory:
+    data = {name: value for name, value in values.items() if name not in _NOT_HISTORY}
+    return CorpusHistory(
+        entity=model.__tablename__, entity_id=row_id, version=version, data=data, actor=actor
+    )
+
+
 def _insert(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> None:
     session.add(row)
     session.add(audit)
@@ -570,6 +622,7 @@ def _insert(session: Session, row: ReplyRow | LintRuleRow, audit: AuditLog) -> N
         session.flush()
     except IntegrityError as exc:
         raise IdTaken(row.id) from exc
+    session.add(_history(type(row), row.id, row.version, row.model_dump(), audit.actor))
 
 
 def _update(
@@ -592,6 +645,7 @@ def _update(
     if not session.exec(statement).rowcount:
         return False
     session.add(audit)
+    session.add(_history(model, row_id, expected_version + 1, values, audit.actor))
     return True
 
 
@@ -699,3 +753,80 @@ def approved_reply_texts(session: Session) -> Iterator[tuple[str, str]]:
     """(id, text) of every approved reply, streamed."""
     statement = select(ReplyRow.id, ReplyRow.text).where(ReplyRow.status == "approved").order_by(ReplyRow.id)
     yield from session.exec(statement.execution_options(yield_per=1000))
+
+
+# The studio: history, audit, suggestion events and what the analytics read.
+
+
+def history(session: Session, *, entity: str, entity_id: str) -> list[CorpusHistory]:
+    """Every stored version of one reply (``entity="reply"``) or rule (``"lint_rule"``), oldest first."""
+    statement = (
+        select(CorpusHistory)
+        .where(col(CorpusHistory.entity) == entity, col(CorpusHistory.entity_id) == entity_id)
+        .order_by(col(CorpusHistory.version), col(CorpusHistory.id))
+    )
+    return list(session.exec(statement).all())
+
+
+def audit_entries(
+    session: Session,
+    *,
+    since: datetime | None,
+    actor: str | None,
+    entity: str | None,
+    limit: int,
+    offset: int,
+) -> list[AuditLog]:
+    """Audit lines, newest first; ``entity`` is the id of what was changed."""
+    statement = select(AuditLog).order_by(col(AuditLog.id).desc()).offset(offset).limit(limit)
+    if since is not None:
+        statement = statement.where(col(AuditLog.created_at) >= since)
+    if actor is not None:
+        statement = statement.where(col(AuditLog.actor) == actor)
+    if entity is not None:
+        statement = statement.where(col(AuditLog.target) == entity)
+    return list(session.exec(statement).all())
+
+
+def all_reply_rows(session: Session, *, status: str | None, shop_id: str | None) -> list[ReplyRow]:
+    """Replies in id order (for searches the database cannot do: JSON lists, folded text)."""
+    statement = select(ReplyRow).order_by(col(ReplyRow.id))
+    if status is not None:
+        statement = statement.where(col(ReplyRow.status) == status)
+    if shop_id is not None:
+        statement = statement.where(col(ReplyRow.shop_id) == shop_id)
+    return list(session.exec(statement).all())
+
+
+def all_lint_rule_rows(session: Session) -> list[LintRuleRow]:
+    return list(session.exec(select(LintRuleRow).order_by(col(LintRuleRow.id))).all())
+
+
+def add_suggestion_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """One batch of answered messages, in one statement (``app.events`` batches them)."""
+    if rows:
+        connection.execute(SuggestionEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def suggestion_events(
+    session: Session, *, since: datetime | None, until: datetime | None, shop_id: str | None
+) -> Iterator[SuggestionEvent]:
+    statement = select(SuggestionEvent).order_by(col(SuggestionEvent.id))
+    if since is not None:
+        statement = statement.where(col(SuggestionEvent.created_at) >= since)
+    if until is not None:
+        statement = statement.where(col(SuggestionEvent.created_at) < until)
+    if shop_id is not None:
+        statement = statement.where(col(SuggestionEvent.shop_id) == shop_id)
+    yield from session.exec(statement.execution_options(yield_per=2000))
+
+
+def feedback_in_window(
+    session: Session, *, since: datetime | None, until: datetime | None
+) -> Iterator[FeedbackEvent]:
+    statement = select(FeedbackEvent).order_by(col(FeedbackEvent.id))
+    if since is not None:
+        statement = statement.where(col(FeedbackEvent.created_at) >= since)
+    if until is not None:
+        statement = statement.where(col(FeedbackEvent.created_at) < until)
+    yield from session.exec(statement.execution_options(yield_per=2000))

@@ -6,6 +6,7 @@ This module keeps real annotations (no ``from __future__ import annotations``): 
 reads the body models from the routes ``_editable`` makes at run time.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -15,14 +16,19 @@ from app.api.deps import EditorDep, EditorKey
 from app.editing import REPLIES, RULES, Kind
 from app.errors import ERROR_RESPONSES
 from app.schemas import (
+    AuditOut,
     LintRuleCreate,
     LintRuleOut,
+    LintRulePatch,
     LintRuleUpdate,
     ReplyCreate,
     ReplyOut,
+    ReplyPatch,
     ReplyStatus,
     ReplyUpdate,
+    VersionOut,
 )
+from classifiers import Intent
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
@@ -32,9 +38,16 @@ _STALE: dict[int | str, dict[str, Any]] = {409: {"description": "Stale edit"}}
 
 
 def _editable(
-    prefix: str, noun: str, kind: Kind, create: type[BaseModel], update: type[BaseModel], out: type[BaseModel]
+    prefix: str,
+    noun: str,
+    kind: Kind,
+    create: type[BaseModel],
+    update: type[BaseModel],
+    patch: type[BaseModel],
+    out: type[BaseModel],
 ) -> APIRouter:
-    """GET / POST / PUT / DELETE of one editable resource, ``{noun}_id`` naming it in paths."""
+    """GET / POST / PUT / PATCH / DELETE of one editable resource and its history,
+    ``{noun}_id`` naming it in paths."""
     router = APIRouter(prefix=prefix, tags=["editors"], responses=ERROR_RESPONSES)
     EntityId = Annotated[str, Path(alias=f"{noun}_id")]
 
@@ -49,8 +62,19 @@ def _editable(
 
     @router.put(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"update_{noun}")
     async def update_(entity_id: EntityId, body: update, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
-        """Replace it. ``version`` must be the one you edited, or the edit is refused (409)."""
+        """Replace it whole: a field left out gets its default (no triggers, approved…); use
+        PATCH to change some fields. ``version`` must be the one you edited, or 409."""
         return await editor.update(kind, entity_id, body, actor=key.name)
+
+    @router.patch(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"patch_{noun}")
+    async def patch_(entity_id: EntityId, body: patch, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
+        """Change only the fields given. ``version`` must be the one you edited, or 409."""
+        return await editor.patch(kind, entity_id, body, actor=key.name)
+
+    @router.get(f"/{{{noun}_id}}/history", response_model=list[VersionOut], name=f"{noun}_history")
+    def history(entity_id: EntityId, editor: EditorDep, _: EditorKey) -> list[dict]:
+        """Every version ever saved, oldest first, with its fields, who saved it and when."""
+        return editor.history(kind, entity_id)
 
     @router.delete(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"retire_{noun}")
     async def retire(entity_id: EntityId, version: Version, editor: EditorDep, key: EditorKey) -> dict:
@@ -60,16 +84,27 @@ def _editable(
     return router
 
 
-replies = _editable("/v1/replies", "reply", REPLIES, ReplyCreate, ReplyUpdate, ReplyOut)
-rules = _editable("/v1/lint-rules", "rule", RULES, LintRuleCreate, LintRuleUpdate, LintRuleOut)
+replies = _editable("/v1/replies", "reply", REPLIES, ReplyCreate, ReplyUpdate, ReplyPatch, ReplyOut)
+rules = _editable("/v1/lint-rules", "rule", RULES, LintRuleCreate, LintRuleUpdate, LintRulePatch, LintRuleOut)
 
 
 @replies.get("", response_model=list[ReplyOut], name="list_replies")
 def list_replies(
-    editor: EditorDep, _: EditorKey, status: ReplyStatus | None = None, limit: Limit = 100, offset: Offset = 0
+    editor: EditorDep,
+    _: EditorKey,
+    status: ReplyStatus | None = None,
+    shop_id: Annotated[str | None, Query(max_length=120)] = None,
+    intent: Intent | None = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Simplified or Traditional")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[dict]:
-    """Replies in id order, any status unless ``status`` is given."""
-    return editor.replies(status=status, limit=limit, offset=offset)
+    """Replies in id order, any status unless ``status`` is given; ``q`` finds text in the id,
+    text, triggers or tags, whichever script it is written in."""
+    return editor.search(
+        query=q, status=status, shop_id=shop_id, intent=intent, tag=tag, limit=limit, offset=offset
+    )
 
 
 @rules.get("", response_model=list[LintRuleOut], name="list_rules")
@@ -78,3 +113,20 @@ def list_rules(
 ) -> list[dict]:
     """Lint rules in id order, enabled or not unless ``enabled`` is given."""
     return editor.rules(enabled=enabled, limit=limit, offset=offset)
+
+
+audit = APIRouter(prefix="/v1", tags=["editors"], responses=ERROR_RESPONSES)
+
+
+@audit.get("/audit", response_model=list[AuditOut], name="audit_log")
+def audit_log(
+    editor: EditorDep,
+    _: EditorKey,
+    since: datetime | None = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    entity: Annotated[str | None, Query(max_length=120, description="a reply's or rule's id")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict]:
+    """The audit log, newest first: who changed what, when."""
+    return editor.audit(since=since, actor=actor, entity=entity, limit=limit, offset=offset)

@@ -114,6 +114,8 @@ def test_a_database_from_before_the_replies_counter_is_upgraded(tmp_path):
     store.prepare(database)
     with database.begin() as connection:  # what an older release, before migrations, left behind
         connection.execute(sqlalchemy.text("DROP TABLE alembic_version"))
+        for table in ("corpus_history", "suggestion_event"):  # added by later revisions
+            connection.execute(sqlalchemy.text(f"DROP TABLE {table}"))
         connection.execute(sqlalchemy.text("ALTER TABLE corpus_state DROP COLUMN replies_version"))
         connection.execute(sqlalchemy.text("ALTER TABLE reply DROP COLUMN analysis"))
         connection.execute(sqlalchemy.text("DROP INDEX ix_reply_changed_in"))
