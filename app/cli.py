@@ -284,6 +284,27 @@ def cmd_corpus(args, stdin: TextIO, out: TextIO) -> int:
         database.dispose()
 
 
+# What the browser loads; the extension's tests and package.json stay out of the zip.
+EXTENSION_PARTS = ("manifest.json", "background.js", "content", "panel", "options")
+
+
+def cmd_extension(args, stdin: TextIO, out: TextIO) -> int:
+    import zipfile
+
+    source = Path(args.source)
+    if not (source / "manifest.json").is_file():
+        out.write(f"no extension at {source} (expected {source / 'manifest.json'})\n")
+        return 1
+    with zipfile.ZipFile(args.output, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in EXTENSION_PARTS:
+            path = source / part
+            for file in sorted([path] if path.is_file() else path.rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(source).as_posix())
+    out.write(f"{args.output}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="huashu", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -348,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--format", choices=["yaml", "csv", "json"], default=None)
     imported.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     corpus.set_defaults(run=cmd_corpus)
+    extension = commands.add_parser("extension", help="the agents' browser extension")
+    extension_actions = extension.add_subparsers(dest="action", required=True)
+    pack = extension_actions.add_parser("pack", help="zip extension/ for Load unpacked or the Web Store")
+    pack.add_argument("--source", default=str(Path(__file__).resolve().parents[1] / "extension"))
+    pack.add_argument("--output", default="huashu-extension.zip")
+    extension.set_defaults(run=cmd_extension)
     return parser
 
 

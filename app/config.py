@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     # The embedded default: a SQLite file in ./data. PostgreSQL: postgresql+psycopg://user:pw@host/db
     database_url: str = "sqlite:///data/huashu.db"
     cors_origins: list[str] = []
+    # Browser origins allowed on the agent WebSocket (and CORS): the extension's, its id pinned
+    # by the "key" in extension/manifest.json. A shop that repacks it under another id adds that.
+    extension_origins: list[str] = ["chrome-extension://flapildekbehpedkkhmkhkhjefhhlmlo"]
     # Where each worker saves its built reply index, for the next start on the same corpus.
     cache_dir: Path = Path("data/cache")
     # Limits: characters of one message or draft, bytes of one WebSocket frame or REST body.

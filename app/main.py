@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import store
-from app.api import agents, editors, ops, ws
+from app.api import agents, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
@@ -98,13 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         editors.corpus,
         ops.admin,
         ws.router,
+        demo.router,
     )
     for router in routers:
         app.include_router(router)
-    if settings.cors_origins:
+    if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=[*settings.cors_origins, *settings.extension_origins],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )

@@ -33,6 +33,7 @@ from app.schemas import (
 
 CLOSE_BAD_KEY = 4401
 CLOSE_WRONG_ROLE = 4403
+CLOSE_WRONG_ORIGIN = 4403
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()
@@ -53,6 +54,12 @@ async def agent_socket(websocket: WebSocket) -> None:
     principal = state.keys.check(websocket.query_params.get("token"))
     # Browsers cannot read a refused handshake's status, so accept and close with a code they can read.
     await websocket.accept()
+    origin = websocket.headers.get("origin")
+    settings = state.assistant.settings
+    # Browsers always send an Origin; other clients (the CLI, load tests) send none.
+    if origin is not None and origin not in (*settings.extension_origins, *settings.cors_origins):
+        await websocket.close(CLOSE_WRONG_ORIGIN, "this origin may not use the agent socket")
+        return
     if principal is None:
         await websocket.close(CLOSE_BAD_KEY, "unknown or revoked API key")
         return

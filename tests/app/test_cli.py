@@ -117,3 +117,25 @@ def test_corpus_export_and_import_from_the_cli(tmp_path, monkeypatch):
         assert json.loads(out.getvalue())["error"]["detail"] == {"line": 3}
     finally:
         get_settings.cache_clear()
+
+
+def test_extension_pack_zips_what_the_browser_loads(tmp_path):
+    import io
+    import zipfile
+
+    from app.cli import main
+
+    output = tmp_path / "ext.zip"
+    assert main(["extension", "pack", "--output", str(output)], out=io.StringIO()) == 0
+    names = zipfile.ZipFile(output).namelist()
+    assert {
+        "manifest.json",
+        "background.js",
+        "panel/panel.js",
+        "content/demo.js",
+        "options/options.js",
+    } <= set(names)
+    assert not any(name.startswith("test/") or name == "package.json" for name in names)
+    missing = io.StringIO()
+    assert main(["extension", "pack", "--source", str(tmp_path), "--output", str(output)], out=missing) == 1
+    assert "no extension at" in missing.getvalue()

@@ -1,0 +1,67 @@
+// The WebSocket to the Huashu server: reconnects with backoff, pings every 20 s while open,
+// and keeps frames sent while disconnected to send once it is back (nothing typed is lost).
+export const CLOSE_BAD_KEY = 4401;
+export const CLOSE_WRONG_ROLE = 4403;
+
+export function backoff(attempt) {
+  return Math.min(10000, 500 * 2 ** attempt);
+}
+
+export function socketUrl(server, key) {
+  const url = new URL("/v1/ws", server);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.searchParams.set("token", key);
+  return url.toString();
+}
+
+export class Connection {
+  constructor({ server, key, onStatus, onFrame, WebSocketImpl = globalThis.WebSocket }) {
+    Object.assign(this, { server, key, onStatus, onFrame, WebSocketImpl });
+    this.queue = [];
+    this.attempt = 0;
+    this.socket = null;
+    if (!server || !key) {
+      onStatus("error", "not set up: open the options page and enter the server URL and API key");
+      return;
+    }
+    this.open();
+  }
+
+  open() {
+    let url;
+    try { url = socketUrl(this.server, this.key); } catch {
+      this.onStatus("error", `bad server URL: ${this.server}`);
+      return;
+    }
+    this.onStatus("connecting", "connecting…");
+    const socket = new this.WebSocketImpl(url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.onStatus("open", "connected");
+      this.ping = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), 20000);
+      for (const frame of this.queue.splice(0)) socket.send(JSON.stringify(frame));
+    };
+    socket.onmessage = (event) => this.onFrame(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      clearInterval(this.ping);
+      this.socket = null;
+      if (event.code === CLOSE_BAD_KEY) {
+        this.onStatus("error", `the server refused the API key (${event.reason}): check the options page`);
+        return;
+      }
+      if (event.code === CLOSE_WRONG_ROLE) {
+        this.onStatus("error", `the server refused this connection: ${event.reason}`);
+        return;
+      }
+      const wait = backoff(this.attempt++);
+      this.onStatus("connecting", `disconnected from ${this.server}; retrying in ${Math.round(wait / 100) / 10} s`);
+      setTimeout(() => this.open(), wait);
+    };
+  }
+
+  send(frame) {
+    if (this.socket?.readyState === 1) this.socket.send(JSON.stringify(frame));
+    else this.queue.push(frame);
+  }
+}

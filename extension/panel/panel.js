@@ -1,0 +1,121 @@
+// The side panel: it owns the WebSocket to the Huashu server (the MV3 service worker sleeps, the
+// panel page lives while it is open) and a port to the chat tab's content script.
+import { Connection } from "./connection.js";
+import { applyFix, fillSlots, highlight } from "./logic.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null };
+let tabId = Number(new URLSearchParams(location.search).get("tabId")) || null;
+let port = null;
+
+const { "huashu.server": server, "huashu.key": key } = await chrome.storage.local.get(["huashu.server", "huashu.key"]);
+const connection = new Connection({
+  server, key,
+  onStatus: (status, message) => { $("status").textContent = message; $("status").className = `status ${status}`; },
+  onFrame: handleFrame,
+});
+
+function handleFrame(frame) {
+  if (frame.type === "suggestions" && frame.conversation_id === state.conversationId) renderSuggestions(frame);
+  else if (frame.type === "lint") renderFlags(frame);
+}
+
+function renderSuggestions(frame) {
+  const unsure = frame.intent === "other";
+  $("intent").textContent = unsure ? `unsure (${frame.confidence.toFixed(2)})` : `${frame.intent} ${frame.confidence.toFixed(2)}`;
+  state.suggestions = frame.suggestions;
+  $("suggestions").replaceChildren(...frame.suggestions.map((s, i) => suggestionElement(s, i)));
+  requestAnimationFrame(() => { document.body.dataset.paintedAt = String(performance.timeOrigin + performance.now()); });
+  for (const s of frame.suggestions) connection.send({ type: "feedback", reply_id: s.reply_id, intent: s.intent, action: "shown", conversation_id: state.conversationId });
+}
+
+function suggestionElement(s, i) {
+  const li = document.createElement("li");
+  li.dataset.testid = "suggestion";
+  const text = document.createElement("div");
+  text.textContent = s.text;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = `${s.intent} · ${s.score.toFixed(2)}${s.missing_slots.length ? ` · 待填: ${s.missing_slots.join(", ")}` : ""}`;
+  const fields = s.missing_slots.map((slot) => {
+    const field = document.createElement("input");
+    field.placeholder = slot; field.dataset.slot = slot;
+    field.oninput = () => { state.slotValues[slot] = field.value; update(); };
+    return field;
+  });
+  const button = document.createElement("button");
+  button.dataset.testid = "insert";
+  button.textContent = `插入 (Alt+${i + 1})`;
+  const update = () => { button.disabled = fillSlots(s.text, state.slotValues).missing.length > 0; };
+  update();
+  button.onclick = () => insert(i);
+  li.append(text, meta, ...fields, button);
+  return li;
+}
+
+function insert(i) {
+  const s = state.suggestions[i];
+  if (!s || !port) return;
+  const { text, missing } = fillSlots(s.text, state.slotValues);
+  if (missing.length) return; // never insert a raw {placeholder}
+  state.inserted = { reply_id: s.reply_id, intent: s.intent, text };
+  port.postMessage({ type: "insert", text });
+}
+
+function renderFlags(frame) {
+  $("draft").replaceChildren(...highlight(state.draft || "", frame.flags));
+  $("flags").replaceChildren(...frame.flags.map((flag) => {
+    const li = document.createElement("li");
+    li.dataset.testid = "lint-flag";
+    li.dataset.severity = flag.severity;
+    li.textContent = `${flag.severity === "block" ? "禁止 block" : "注意 warn"} · ${flag.category} · “${flag.match}” → ${flag.suggestion} `;
+    const fix = document.createElement("button");
+    fix.dataset.testid = "apply-fix";
+    fix.textContent = "改正";
+    const draft = state.draft || "";
+    fix.onclick = () => port?.postMessage({ type: "insert", text: applyFix(draft, flag) });
+    li.append(fix);
+    return li;
+  }));
+}
+
+let draftTimer = null;
+function onPage(message) {
+  if (message.type === "page") {
+    $("page").textContent = message.ok ? "" : message.reason;
+    if (message.ok && message.conversationId !== state.conversationId) {
+      state.conversationId = message.conversationId;
+      state.suggestions = []; state.inserted = null;
+      $("suggestions").replaceChildren(); $("intent").textContent = "—";
+    }
+  } else if (message.type === "buyer_message") {
+    connection.send({ type: "buyer_message", conversation_id: message.conversationId, text: message.text });
+  } else if (message.type === "draft") {
+    state.draft = message.text;
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(() => { if (state.draft.trim()) connection.send({ type: "draft", text: state.draft }); }, 120);
+  } else if (message.type === "seller_message" && state.inserted) {
+    const { reply_id, intent, text } = state.inserted;
+    const unchanged = message.text === text;
+    connection.send({ type: "feedback", reply_id, intent, conversation_id: message.conversationId,
+      action: unchanged ? "used" : "edited", ...(unchanged ? {} : { final_text: message.text }) });
+    state.inserted = null;
+  }
+}
+
+async function bind() {
+  if (!tabId) [{ id: tabId }] = await chrome.tabs.query({ active: true, currentWindow: true });
+  port = chrome.tabs.connect(tabId, { name: "huashu-panel" });
+  port.onMessage.addListener(onPage);
+  port.onDisconnect.addListener(() => {
+    void chrome.runtime.lastError;
+    port = null;
+    $("page").textContent = "cannot read this page: no Huashu adapter is running in this tab";
+    setTimeout(bind, 1000);
+  });
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.altKey && ["1", "2", "3"].includes(event.key)) insert(Number(event.key) - 1);
+});
+bind();

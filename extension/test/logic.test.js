@@ -1,0 +1,31 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { fillSlots, segments } from "../panel/logic.js";
+import { backoff, socketUrl } from "../panel/connection.js";
+
+test("unfilled slots are reported and left as placeholders", () => {
+  assert.deepEqual(fillSlots("原价{original_price}元", {}), { text: "原价{original_price}元", missing: ["original_price"] });
+  assert.deepEqual(fillSlots("原价{original_price}元", { original_price: " 99 " }), { text: "原价99元", missing: [] });
+});
+
+test("spans count code points, so an emoji before a flag does not shift it", () => {
+  assert.deepEqual(segments("😀可能吧", [{ start: 1, end: 4, severity: "block" }]), [
+    { text: "😀" },
+    { text: "可能吧", severity: "block" },
+  ]);
+});
+
+test("backoff grows and is capped; the socket URL carries the key", () => {
+  assert.deepEqual([0, 1, 2, 10].map(backoff), [500, 1000, 2000, 10000]);
+  assert.equal(socketUrl("https://h.example/", "hs_x"), "wss://h.example/v1/ws?token=hs_x");
+});
+
+test("apply fix: the span becomes the suggestion's quoted wording", async () => {
+  const { applyFix } = await import("../panel/logic.js");
+  const guess = { start: 5, end: 8, match: "可能吧", suggestion: "用肯定的语气回答；拿不准时说“亲，我马上为您核实一下，请稍等哦”。" };
+  assert.equal(applyFix("亲，明天。可能吧", guess), "亲，明天。我马上为您核实一下，请稍等哦");
+  const curt = { start: 0, end: 1, match: "嗯", suggestion: "不要只回一个字：把“嗯”换成“好的呢亲”，把“哦”换成“好的，亲，收到啦～”。" };
+  assert.equal(applyFix("嗯", curt), "好的呢亲");
+  const plain = { start: 0, end: 5, match: "我也不清楚", suggestion: "亲，这个问题我马上帮您核实，确认后第一时间回复您哦。" };
+  assert.equal(applyFix("我也不清楚", plain), plain.suggestion);
+});
