@@ -116,3 +116,27 @@ def test_search_finds_simplified_from_traditional_and_filters(client, editor):
         "/v1/replies", params={"intent": "refund", "status": "approved"}, headers=editor
     ).json()
     assert refunds and all("refund" in r["intents"] and r["status"] == "approved" for r in refunds)
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/v1/replies?offset=100000000000000000000"),
+        ("GET", f"/v1/lint-rules?offset={2**63}"),
+        ("DELETE", "/v1/replies/any-id?version=100000000000000000000"),
+    ],
+)
+def test_huge_integers_are_a_422_not_a_database_overflow(client, editor, method, path):
+    answer = client.request(method, path, headers=editor)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_huge_version_in_a_body_is_a_422(client, editor):
+    reply = _new_reply(client, editor)
+    answer = client.patch(
+        f"/v1/replies/{reply['id']}", json={"version": 10**20, "text": "亲"}, headers=editor
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
