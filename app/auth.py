@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ class RateLimiter:
         self._rate = per_minute / 60.0
         self._capacity = float(per_minute)
         self._buckets: dict[int, tuple[float, float]] = {}
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds until one more request's worth refills (the 429's ``Retry-After``)."""
+        return max(1, math.ceil(1 / self._rate))
 
     def allow(self, key_id: int) -> bool:
         now = time.monotonic()

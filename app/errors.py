@@ -24,8 +24,11 @@ class JSONBytesResponse(Response):
 class ApiError(Exception):
     """An error a client can act on; ``code`` is stable, ``message`` is for people."""
 
-    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.code = code
         self.message = message
@@ -76,7 +79,7 @@ _STATUS_CODES = {
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONBytesResponse:
-        return JSONBytesResponse(exc.body(), status_code=exc.status)
+        return JSONBytesResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONBytesResponse:

@@ -37,7 +37,13 @@ def require(role: Role) -> Callable[[Request], Principal]:
                 403, "forbidden", f"this key's role ({principal.role}) may not do this; {role} needed"
             )
         if not request.app.state.rate_limiter.allow(principal.key_id):
-            raise ApiError(429, "rate_limited", "too many requests for this key; slow down")
+            retry = str(request.app.state.rate_limiter.retry_after_s)
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many requests for this key; slow down",
+                headers={"Retry-After": retry},
+            )
         return principal
 
     return check

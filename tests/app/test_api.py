@@ -190,11 +190,12 @@ def test_rate_limit(settings, keys):
 
     limited = settings.model_copy(update={"rate_limit_per_minute": 3})
     with TestClient(create_app(limited)) as limited_client:
-        statuses = [
-            limited_client.post(
-                "/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"])
-            ).status_code
+        answers = [
+            limited_client.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
             for _ in range(5)
         ]
+    statuses = [answer.status_code for answer in answers]
+    # 3 a minute refill one every 20 s: that is when to come back.
+    assert answers[-1].headers["retry-after"] == "20"
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429]
