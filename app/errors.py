@@ -81,6 +81,12 @@ def install_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONBytesResponse:
         return JSONBytesResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
+        # The one error shape even for bugs; no exception text, which may hold user input or SQL.
+        error = ApiError(500, "internal_error", "unexpected server error; it has been logged")
+        return JSONBytesResponse(error.body(), status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONBytesResponse:
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

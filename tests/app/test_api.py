@@ -199,3 +199,20 @@ def test_rate_limit(settings, keys):
     assert answers[-1].headers["retry-after"] == "20"
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429]
+
+
+def test_an_unexpected_error_is_a_json_500_in_the_one_shape(settings, keys):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as broken:
+
+        def fail(key: str) -> None:
+            raise RuntimeError("secret SQL parameters")
+
+        broken.app.state.keys.check = fail
+        answer = broken.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "secret" not in answer.text
