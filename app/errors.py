@@ -28,6 +28,7 @@ class ApiError(Exception):
         self, status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.code = code
         self.message = message
@@ -80,6 +81,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONBytesResponse:
         return JSONBytesResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:
+        # The one error shape even for bugs; no exception text, which may hold user input or SQL.
+        error = ApiError(500, "internal_error", "unexpected server error; it has been logged")
+        return JSONBytesResponse(error.body(), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONBytesResponse:

@@ -140,7 +140,9 @@ class _New(BaseModel):
 
 
 class _Edited(BaseModel):
-    version: int = Field(ge=1, description="the version you edited; a newer one on the server → 409")
+    version: int = Field(
+        ge=1, le=2**31 - 1, description="the version you edited; a newer one on the server → 409"
+    )
 
 
 class _Stored(BaseModel):

@@ -35,8 +35,12 @@ from app.schemas import (
 from classifiers import Intent
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
-Version = Annotated[int, Query(ge=1, description="the version you edited; a newer one on the server → 409")]
+# Bounded so huge numbers are a 422, not a database integer overflow (issue 17).
+MAX_DB_INT = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
+Version = Annotated[
+    int, Query(ge=1, le=MAX_DB_INT, description="the version you edited; a newer one on the server → 409")
+]
 _TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "Id taken"}}
 _STALE: dict[int | str, dict[str, Any]] = {409: {"description": "Stale edit"}}
 

@@ -208,3 +208,20 @@ def test_a_message_without_words_is_answered_unsure(client, agent, text):
     body = client.post("/v1/suggest", json={"text": text}, headers=agent).json()
     assert body["intent"] == "other" and body["confidence"] == 0.0
     assert body["suggestions"] and all(s["intent"] == "other" for s in body["suggestions"])
+
+
+def test_an_unexpected_error_is_a_json_500_in_the_one_shape(settings, keys):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as broken:
+
+        def fail(key: str) -> None:
+            raise RuntimeError("secret SQL parameters")
+
+        broken.app.state.keys.check = fail
+        answer = broken.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "secret" not in answer.text

@@ -132,6 +132,30 @@ def test_preview_lints_a_draft_and_ranks_it_for_buyer_messages(client, editor, k
     texts = [s["text"] for s in client.post("/v1/suggest", json={"text": "明天能到北极吗", "k": 10},
                                             headers=editor).json()["suggestions"]]  # fmt: skip
     assert "亲，可能吧，明天发" not in texts
-    empty = client.post("/v1/replies/preview", json={**draft, "messages": ["。。。"]}, headers=editor)
+    empty = client.post("/v1/replies/preview", json={**draft, "messages": ["\u200b "]}, headers=editor)
     assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_text"
     assert client.post("/v1/replies/preview", json=draft, headers=bearer(keys["agent"])).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/v1/replies?offset=100000000000000000000"),
+        ("GET", f"/v1/lint-rules?offset={2**63}"),
+        ("DELETE", "/v1/replies/any-id?version=100000000000000000000"),
+    ],
+)
+def test_huge_integers_are_a_422_not_a_database_overflow(client, editor, method, path):
+    answer = client.request(method, path, headers=editor)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_huge_version_in_a_body_is_a_422(client, editor):
+    reply = _new_reply(client, editor)
+    answer = client.patch(
+        f"/v1/replies/{reply['id']}", json={"version": 10**20, "text": "亲"}, headers=editor
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
