@@ -106,10 +106,13 @@ class RateLimiter:
         self._capacity = float(per_minute)
         self._buckets: dict[int, tuple[float, float]] = {}
 
+    def _tokens(self, key_id: int, now: float) -> float:
+        tokens, last = self._buckets.get(key_id, (self._capacity, now))
+        return min(self._capacity, tokens + (now - last) * self._rate)
+
     def allow(self, key_id: int) -> bool:
         now = time.monotonic()
-        tokens, last = self._buckets.get(key_id, (self._capacity, now))
-        tokens = min(self._capacity, tokens + (now - last) * self._rate)
+        tokens = self._tokens(key_id, now)
         if tokens < 1.0:
             self._buckets[key_id] = (tokens, now)
             return False
@@ -118,6 +121,5 @@ class RateLimiter:
 
     def retry_after(self, key_id: int) -> int:
         """Whole seconds until ``key_id`` may send again (for a ``Retry-After`` header)."""
-        tokens, last = self._buckets.get(key_id, (self._capacity, time.monotonic()))
-        tokens = min(self._capacity, tokens + (time.monotonic() - last) * self._rate)
+        tokens = self._tokens(key_id, time.monotonic())
         return max(1, math.ceil((1.0 - tokens) / self._rate))

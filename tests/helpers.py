@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,3 +61,16 @@ def approve_directly(database, engine: Engine, reply, actor: str = "editor") -> 
     from app import editing
 
     editing.write_reply(database, engine, reply, status="approved", actor=actor)
+
+
+def create_key(env: dict[str, str], role: str, name: str) -> str:
+    """A new API key made by the real CLI against ``env``'s database, as an admin would."""
+    created = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--role", role, "--name", name],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return created.stdout.strip().splitlines()[-1]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
 from bench.service_bench import Server
-from tests.helpers import ROOT
+from tests.helpers import ROOT, create_key
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -26,16 +24,9 @@ def server(tmp_path_factory):
         pytest.skip("Chromium not installed (.ci/run installs it with apt-get install -y chromium)")
     database = tmp_path_factory.mktemp("ext-db") / "huashu.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
-    created = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--role", "agent", "--name", "ext-test"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    key = create_key(env, "agent", "ext-test")
     with Server(env) as process:
-        yield {"base": process.base, "key": created.stdout.strip().splitlines()[-1], "database": database}
+        yield {"base": process.base, "key": key, "database": database}
 
 
 @pytest.fixture()

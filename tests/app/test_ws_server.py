@@ -3,15 +3,13 @@
 import asyncio
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.service_bench import Server
-from tests.helpers import ROOT
+from tests.helpers import create_key
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +20,7 @@ def server(database_url, tmp_path_factory):
         "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
         "MAX_FRAME_BYTES": "4096",
     }
-    created = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--role", "agent", "--name", "ws-test"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = created.stdout.strip().splitlines()[-1]
+    key = create_key(env, "agent", "ws-test")
     with Server(env) as process:  # the benchmark's launcher: `huashu serve`, waited for until /readyz
         base = f"127.0.0.1:{process.port}"
         yield {"url": f"ws://{base}/v1/ws?token={key}", "base": base, "key": key}
