@@ -97,6 +97,18 @@ class KeyChecker:
         self._cache[digest] = (now + self._ttl, principal)
         return principal
 
+    def live(self, key_ids: set[int]) -> set[int]:
+        """Those of ``key_ids`` still live in the database, asked now (not cached); the
+        cached answers of the others are dropped, so they are refused from now on too."""
+        with Session(self._database) as session:
+            live = store.live_api_key_ids(session, key_ids)
+        gone = key_ids - live
+        if gone:
+            for digest, (_, principal) in list(self._cache.items()):
+                if principal is not None and principal.key_id in gone:
+                    del self._cache[digest]
+        return live
+
 
 class RateLimiter:
     """A token bucket per key: ``per_minute`` requests, refilled continuously."""

@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.editor = CorpusEditor(database, lambda: assistant.engine, sync.refresh_now)
         app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        # Open sockets' keys are asked again twice per TTL: a revocation closes them within it.
+        app.state.sockets = ws.OpenSockets(app.state.keys, max(0.25, settings.key_cache_ttl_s / 2))
         log.info(
             "ready: corpus version %d, %d replies, %d lint rules",
             version,
@@ -73,10 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             len(engine.rules),
         )
         polling = asyncio.create_task(sync.run())
+        watching = asyncio.create_task(app.state.sockets.run())
         yield
-        polling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await polling
+        for task in (polling, watching):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await sync.close()
         await assistant.close()
         database.dispose()

@@ -468,6 +468,15 @@ def find_api_key(session: Session, *, key_hash: str) -> ApiKey | None:
     return session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
 
 
+def live_api_key_ids(session: Session, key_ids: Iterable[int]) -> set[int]:
+    """Those of ``key_ids`` that still exist and are not revoked (one query by primary key)."""
+    wanted = list(key_ids)
+    if not wanted:
+        return set()
+    query = select(ApiKey.id).where(col(ApiKey.id).in_(wanted), col(ApiKey.revoked_at).is_(None))
+    return {key_id for key_id in session.exec(query).all() if key_id is not None}
+
+
 def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))).all())
 

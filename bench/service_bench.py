@@ -120,7 +120,17 @@ def rss_mb(pid: int) -> float:
 class Server:
     """``huashu serve`` in a subprocess; ``cold_start_s`` is process start to /readyz ready."""
 
-    def __init__(self, env: dict[str, str], *, app: str = "app.main:app", workers: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        app: str = "app.main:app",
+        workers: int = 1,
+        args: tuple[str, ...] = (),
+        log: Path | None = None,
+    ) -> None:
+        """``args`` are more ``huashu serve`` options (a later one wins); ``log``: a file that
+        gets the server's stderr (its log) instead of a pipe."""
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -134,10 +144,16 @@ class Server:
             "--log-level",
             "warning",
         ]
-        command += ["--app", app, "--workers", str(workers)]
+        command += ["--app", app, "--workers", str(workers), *args]
         started = time.perf_counter()
+        self.log = log
+        self._log_file = log.open("ab") if log is not None else None
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file or subprocess.PIPE,
         )
         deadline = started + 600
         while True:
@@ -147,8 +163,11 @@ class Server:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.perf_counter() > deadline:
+                self.process.kill()
+                self.process.wait()
+                stderr = self.log.read_bytes() if self.log else self.process.stderr.read()  # type: ignore[union-attr]
                 self.stop()
-                raise RuntimeError(f"server did not start: {self.process.stderr.read().decode()[-3000:]}")
+                raise RuntimeError(f"server did not start: {stderr.decode()[-3000:]}")
             time.sleep(0.01)
         self.cold_start_s = round(time.perf_counter() - started, 3)
 
@@ -161,6 +180,8 @@ class Server:
             self.process.wait()
         if self.process.stderr is not None:
             self.process.stderr.close()
+        if self._log_file is not None:
+            self._log_file.close()
 
     def __enter__(self) -> Server:
         return self

@@ -7,6 +7,8 @@ missing field, too large) is answered with an error frame and the connection sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,9 +16,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.websockets import WebSocketState
 
 from app.assistant import Assistant
-from app.auth import Principal, Role, allows
+from app.auth import KeyChecker, Principal, Role, allows
 from app.errors import ApiError
 from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
 from app.schemas import (
@@ -37,6 +41,50 @@ CLOSE_WRONG_ORIGIN = 4403
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()
+log = logging.getLogger("huashu")
+
+
+class OpenSockets:
+    """The agent sockets open on this worker, each with its key. Every ``interval`` seconds one
+    query asks the database which of their keys are still live, and the sockets of a revoked
+    key are closed with 4401: a revocation made anywhere (another worker, the CLI) reaches
+    every open socket within the key cache's TTL, for one indexed query per interval."""
+
+    def __init__(self, keys: KeyChecker, interval: float) -> None:
+        self._keys = keys
+        self.interval = interval
+        self._open: dict[int, tuple[WebSocket, int]] = {}  # id(socket) → (socket, key id)
+        self._failing = False
+
+    def add(self, websocket: WebSocket, key_id: int) -> None:
+        self._open[id(websocket)] = (websocket, key_id)
+
+    def discard(self, websocket: WebSocket) -> None:
+        self._open.pop(id(websocket), None)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.check()
+
+    async def check(self) -> None:
+        if not self._open:
+            return
+        try:
+            live = await asyncio.to_thread(self._keys.live, {key_id for _, key_id in self._open.values()})
+        except SQLAlchemyError as exc:
+            # Keep the sockets open through an outage; say so once, not every interval.
+            if not self._failing:
+                log.warning("cannot re-check open sockets' keys, the database is unavailable: %s", exc)
+            self._failing = True
+            return
+        self._failing = False
+        for websocket, key_id in list(self._open.values()):
+            if key_id not in live:
+                self.discard(websocket)
+                # The socket may be closing on its own at this moment.
+                with contextlib.suppress(RuntimeError, OSError):
+                    await websocket.close(CLOSE_BAD_KEY, "API key revoked")
 
 
 def _error(code: str, message: str, in_reply_to: Any = None, detail: Any = None) -> dict:
@@ -67,14 +115,21 @@ async def agent_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_WRONG_ROLE, "this key's role may not use the agent socket")
         return
     WS_OPEN.inc()
+    state.sockets.add(websocket, principal.key_id)
     try:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
             answer = await _answer(message, state.assistant, principal, state)
-            await websocket.send_text(orjson.dumps(answer).decode())
+            try:
+                await websocket.send_text(orjson.dumps(answer).decode())
+            except RuntimeError:
+                if websocket.application_state != WebSocketState.DISCONNECTED:
+                    raise
+                break  # closed meanwhile (key revoked): the client's close ends the loop
     finally:
+        state.sockets.discard(websocket)
         WS_OPEN.dec()
 
 

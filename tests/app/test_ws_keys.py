@@ -1,0 +1,93 @@
+"""Keys on the agent socket, against the real server (uvicorn in a subprocess, two workers) and
+the `websockets` client: a revoked key's open sockets are closed with 4401 within
+KEY_CACHE_TTL_S, on every worker."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from bench.service_bench import Server
+from tests.helpers import ROOT, create_key
+
+TTL_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
+        "KEY_CACHE_TTL_S": str(TTL_S),
+    }
+    create_key(env, "agent", "keys-test-first")  # makes the schema before two workers start
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    # Both workers' logs, at info level with the access log on: everything uvicorn would say.
+    with Server(env, workers=2, args=("--log-level", "info", "--access-log"), log=log) as process:
+        yield {"env": env, "ws": f"ws://127.0.0.1:{process.port}/v1/ws", "log": log, "base": process.base}
+
+
+def cli(env, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def key_id(env, name: str) -> int:
+    (line,) = [line for line in cli(env, "keys", "list").splitlines() if line.endswith("\t" + name)]
+    return int(line.split("\t")[0])
+
+
+async def ping(ws) -> dict:
+    await ws.send(json.dumps({"type": "ping"}))
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+
+def test_revoking_a_key_closes_its_open_sockets_with_4401_within_the_ttl(server):
+    doomed = create_key(server["env"], "agent", "keys-test-doomed")
+    kept = create_key(server["env"], "agent", "keys-test-kept")
+
+    async def scenario():
+        # Enough sockets that both workers almost surely hold some of each key's.
+        doomed_sockets = [await connect(f"{server['ws']}?token={doomed}") for _ in range(6)]
+        kept_sockets = [await connect(f"{server['ws']}?token={kept}") for _ in range(6)]
+        for ws in doomed_sockets + kept_sockets:
+            assert await ping(ws) == {"type": "pong"}
+        await asyncio.to_thread(
+            cli, server["env"], "keys", "revoke", str(key_id(server["env"], "keys-test-doomed"))
+        )
+        revoked_at = time.monotonic()
+
+        async def closed_code(ws) -> tuple[int | None, float]:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), TTL_S + 5)
+            return closed.value.rcvd.code if closed.value.rcvd else None, time.monotonic() - revoked_at
+
+        ends = await asyncio.gather(*(closed_code(ws) for ws in doomed_sockets))
+        assert {code for code, _ in ends} == {4401}
+        assert max(elapsed for _, elapsed in ends) <= TTL_S
+        # The other key's sockets, idle past the TTL, still answer.
+        await asyncio.sleep(TTL_S - max(elapsed for _, elapsed in ends) + 0.5)
+        for ws in kept_sockets:
+            assert await ping(ws) == {"type": "pong"}
+            await ws.close()
+        # And the revoked key cannot open a new one.
+        async with connect(f"{server['ws']}?token={doomed}") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
