@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import store
+from app import logs, store
 from app.api import agents, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
@@ -48,9 +48,11 @@ class BodyLimitMiddleware:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logs.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        logs.install()  # again: the server has set up its handlers by now
         database = store.connect(settings.database_url)
         if store.prepare(database):
             log.info("seeded the corpus from scripts_corpus/")

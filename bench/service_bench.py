@@ -130,7 +130,7 @@ class Server:
         log: Path | None = None,
     ) -> None:
         """``args`` are more ``huashu serve`` options (a later one wins); ``log``: a file that
-        gets the server's stderr (its log) instead of a pipe."""
+        gets the server's stdout and stderr (its logs) instead of a pipe."""
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -152,7 +152,7 @@ class Server:
             command,
             env={**os.environ, **env},
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
+            stdout=self._log_file or subprocess.DEVNULL,  # uvicorn's access log goes to stdout
             stderr=self._log_file or subprocess.PIPE,
         )
         deadline = started + 600

@@ -38,6 +38,9 @@ from app.schemas import (
 CLOSE_BAD_KEY = 4401
 CLOSE_WRONG_ROLE = 4403
 CLOSE_WRONG_ORIGIN = 4403
+# A client that keeps its key out of the URL offers the subprotocols "huashu" and "bearer.KEY".
+SUBPROTOCOL = "huashu"
+BEARER_PREFIX = "bearer."
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()
@@ -99,9 +102,13 @@ def _error(code: str, message: str, in_reply_to: Any = None, detail: Any = None)
 @router.websocket("/v1/ws")
 async def agent_socket(websocket: WebSocket) -> None:
     state = websocket.app.state
-    principal = state.keys.check(websocket.query_params.get("token"))
+    offered: list[str] = websocket.scope.get("subprotocols", [])
+    # The key in a subprotocol ("bearer.hs_…") stays out of URLs and logs; ?token= is for old clients.
+    in_header = next((p.removeprefix(BEARER_PREFIX) for p in offered if p.startswith(BEARER_PREFIX)), None)
+    principal = state.keys.check(in_header or websocket.query_params.get("token"))
     # Browsers cannot read a refused handshake's status, so accept and close with a code they can read.
-    await websocket.accept()
+    # The answer names "huashu" alone, never the key.
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     origin = websocket.headers.get("origin")
     settings = state.assistant.settings
     # Browsers always send an Origin; other clients (the CLI, load tests) send none.

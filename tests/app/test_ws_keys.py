@@ -5,6 +5,7 @@ KEY_CACHE_TTL_S, on every worker."""
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -91,3 +92,48 @@ def test_revoking_a_key_closes_its_open_sockets_with_4401_within_the_ttl(server)
             assert closed.value.rcvd.code == 4401
 
     asyncio.run(scenario())
+
+
+def test_the_key_in_a_subprotocol_and_only_huashu_answered(server):
+    key = create_key(server["env"], "agent", "keys-test-subprotocol")
+
+    async def scenario():
+        async with connect(server["ws"], subprotocols=["huashu", f"bearer.{key}"]) as ws:
+            assert ws.subprotocol == "huashu"
+            assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["huashu"]
+            assert await ping(ws) == {"type": "pong"}
+        # A client offering only the key gets no subprotocol back, and is served.
+        async with connect(server["ws"], subprotocols=[f"bearer.{key}"]) as ws:
+            assert ws.subprotocol is None and "Sec-WebSocket-Protocol" not in ws.response.headers
+            assert await ping(ws) == {"type": "pong"}
+        async with connect(server["ws"], subprotocols=["huashu", "bearer.hs_wrong"]) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
+
+
+def test_no_key_in_the_log(server):
+    """A key sent in the query (?token=, on the socket and on REST with the access log on) and
+    in the subprotocol never appears in the server's log; runs last, over the other tests' log."""
+    key = create_key(server["env"], "agent", "keys-test-logged")
+
+    async def scenario():
+        async with connect(f"{server['ws']}?token={key}") as ws:
+            assert await ping(ws) == {"type": "pong"}
+        async with connect(server["ws"], subprotocols=["huashu", f"bearer.{key}"]) as ws:
+            assert await ping(ws) == {"type": "pong"}
+
+    asyncio.run(scenario())
+    import httpx
+
+    assert httpx.get(f"{server['base']}/healthz", params={"token": key}).status_code == 200
+    assert httpx.get(f"{server['base']}/nowhere/{key}").status_code == 404
+    time.sleep(0.5)
+    log = server["log"].read_text()
+    # uvicorn's lines are there, without the key.
+    assert "WebSocket /v1/ws?token=[redacted]" in log and "/healthz?token=[redacted]" in log
+    assert "/nowhere/hs_[redacted]" in log
+    assert key not in log and key[3:] not in log
+    assert not re.search(r"hs_[A-Za-z0-9_-]{4,}", log)
