@@ -201,13 +201,40 @@ def cmd_bench(args, stdin: TextIO, out: TextIO) -> int:
     return run_benchmark(args, out)
 
 
+def _open_database(*, reading: bool):
+    """The DATABASE_URL database (or the default one), named on stderr. A command that only
+    reads (or changes what must already be there) refuses a SQLite file that does not exist,
+    rather than making an empty one where it happens to run."""
+    from app import store
+    from app.config import describe_database, get_settings, sqlite_path
+
+    settings = get_settings()
+    url = settings.database_url
+    where = (
+        "DATABASE_URL"
+        if "database_url" in settings.model_fields_set
+        else "the default, under the current folder"
+    )
+    path = sqlite_path(url)
+    if reading and path is not None and not path.is_file():
+        sys.stderr.write(
+            f"huashu: no database at {path} ({where}); run this where the server runs, "
+            "or set DATABASE_URL to the server's database\n"
+        )
+        raise SystemExit(2)
+    new = path is not None and not path.exists()
+    sys.stderr.write(
+        f"huashu: {'creating' if new else 'using'} database {describe_database(url)} ({where})\n"
+    )
+    return store.connect(url)
+
+
 def cmd_keys(args, stdin: TextIO, out: TextIO) -> int:
     from sqlmodel import Session
 
     from app import auth, store
-    from app.config import get_settings
 
-    database = store.connect(get_settings().database_url)
+    database = _open_database(reading=args.action != "create")
     store.upgrade(database)
     if args.action == "create":
         key, record = auth.create_key(database, name=args.name, role=auth.Role(args.role))
@@ -231,9 +258,8 @@ def cmd_db(args, stdin: TextIO, out: TextIO) -> int:
     from alembic.migration import MigrationContext
 
     from app import store
-    from app.config import get_settings
 
-    database = store.connect(get_settings().database_url)
+    database = _open_database(reading=args.action == "current")
     if args.action == "upgrade":
         store.upgrade(database, args.revision)
     with database.connect() as connection:
@@ -249,11 +275,10 @@ def cmd_corpus(args, stdin: TextIO, out: TextIO) -> int:
     from pathlib import Path
 
     from app import corpus_io, editing, store
-    from app.config import get_settings
     from app.errors import ApiError
     from classifiers import Engine
 
-    database = store.connect(get_settings().database_url)
+    database = _open_database(reading=args.action == "export")
     store.upgrade(database)
     try:
         if args.action == "export":

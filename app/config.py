@@ -6,13 +6,35 @@ from functools import cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
+
+# The embedded default: a SQLite file in ./data, relative to the folder the command runs in
+# (the server's and the CLI's alike: run `huashu keys …` where the server runs, or set DATABASE_URL).
+DEFAULT_DATABASE_URL = "sqlite:///data/huashu.db"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names, made absolute as SQLite will open it; None for another
+    database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def describe_database(url: str) -> str:
+    """The URL with a SQLite file's absolute path and without a password, for messages."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"sqlite:///{path}"
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     # The embedded default: a SQLite file in ./data. PostgreSQL: postgresql+psycopg://user:pw@host/db
-    database_url: str = "sqlite:///data/huashu.db"
+    database_url: str = DEFAULT_DATABASE_URL
     cors_origins: list[str] = []
     # Browser origins allowed on the agent WebSocket (and CORS): the extension's, its id pinned
     # by the "key" in extension/manifest.json. A shop that repacks it under another id adds that.

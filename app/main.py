@@ -16,7 +16,7 @@ from app import logs, store
 from app.api import agents, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
-from app.config import Settings, get_settings
+from app.config import Settings, describe_database, get_settings
 from app.editing import CorpusEditor
 from app.errors import ApiError, JSONBytesResponse, install_handlers
 from app.index_cache import build_engine
@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Open sockets' keys are asked again twice per TTL: a revocation closes them within it.
         app.state.sockets = ws.OpenSockets(app.state.keys, max(0.25, settings.key_cache_ttl_s / 2))
         log.info(
-            "ready: corpus version %d, %d replies, %d lint rules",
+            "ready: database %s, corpus version %d, %d replies, %d lint rules",
+            describe_database(settings.database_url),
             version,
             engine.index.size,
             len(engine.rules),

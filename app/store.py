@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from app.config import sqlite_path
 from classifiers import LintRule, Reply
 from classifiers.corpus import load_lint_rules, load_replies, reply_from_dict, rule_from_dict
 from classifiers.index import ReplyAnalysis
@@ -152,8 +153,8 @@ def connect(url: str) -> DatabaseEngine:
     """An engine for ``url``; a SQLite file's folder is created if missing."""
     # orjson decodes the JSON columns several times faster than json (100k replies at start).
     json_options = {"json_serializer": lambda o: orjson.dumps(o).decode(), "json_deserializer": orjson.loads}
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        path = Path(url.removeprefix("sqlite:///"))
+    path = sqlite_path(url)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The file holds key hashes and buyers' messages: readable by its owner only. SQLite
         # gives its -wal and -shm files the same permissions.

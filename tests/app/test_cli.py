@@ -139,3 +139,38 @@ def test_extension_pack_zips_what_the_browser_loads(tmp_path):
     missing = io.StringIO()
     assert main(["extension", "pack", "--source", str(tmp_path), "--output", str(output)], out=missing) == 1
     assert "no extension at" in missing.getvalue()
+
+
+def test_database_commands_from_another_folder_say_which_database_and_make_none(tmp_path):
+    """Run where no database is (and DATABASE_URL unset): commands that read refuse, naming the
+    file they looked for, and create nothing; `keys create` makes the default file and says so."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+
+    def huashu(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+
+    default = (tmp_path / "data" / "huashu.db").resolve()
+    for args in (("keys", "list"), ("keys", "revoke", "1"), ("db", "current"), ("corpus", "export")):
+        refused = huashu(*args)
+        assert refused.returncode == 2, args
+        assert f"no database at {default}" in refused.stderr and "DATABASE_URL" in refused.stderr
+        assert refused.stdout == ""
+    assert not (tmp_path / "data").exists()
+
+    created = huashu("keys", "create", "--role", "agent", "--name", "here")
+    assert created.returncode == 0 and f"creating database sqlite:///{default}" in created.stderr
+    listed = huashu("keys", "list")
+    assert listed.returncode == 0 and f"using database sqlite:///{default} (the default" in listed.stderr
+    assert listed.stdout.split("\t")[1] == "agent" and listed.stdout.rstrip().endswith("\there")
+
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'other.db'}"
+    elsewhere = huashu("keys", "list")
+    assert (
+        elsewhere.returncode == 2
+        and f"no database at {(tmp_path / 'other.db').resolve()} (DATABASE_URL)" in elsewhere.stderr
+    )
+    assert not (tmp_path / "other.db").exists()
