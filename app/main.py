@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import logs, store
-from app.api import agents, demo, editors, ops, ws
+from app.api import agents, demo, docs, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, describe_database, get_settings
@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Reply assist for e-commerce customer service: intent, approved replies, draft lint.",
         lifespan=lifespan,
         default_response_class=JSONBytesResponse,
+        docs_url=None,  # served by app/api/docs.py with local files, not a CDN's
+        redoc_url=None,
     )
     install_handlers(app)
     routers = (
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    docs.install(app)
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
