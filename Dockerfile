@@ -1,5 +1,8 @@
 # Huashu service image. Build: docker build -t huashu .  Run: docker run -p 8000:8000 -v huashu-data:/data huashu
-FROM python:3.11-slim
+# A precise tag, the Python that constraints.txt was made with (3.11.7, Debian 12). Tags can be
+# rebuilt under the same name: to pin the exact image, append its digest as printed by
+# `docker buildx imagetools inspect python:3.11.7-slim-bookworm` (FROM python:3.11.7-slim-bookworm@sha256:…).
+FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -7,11 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CACHE_DIR=/data/cache
 
 WORKDIR /srv/huashu
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY classifiers ./classifiers
 COPY scripts_corpus ./scripts_corpus
-RUN pip install --no-cache-dir . \
+# The same pinned versions as the tests ran with (constraints.txt; pyproject keeps the ranges).
+RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --home /data huashu \
     && mkdir -p /data && chown huashu /data
 
