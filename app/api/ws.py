@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 
 from app.assistant import Assistant
 from app.auth import Principal, Role, allows
-from app.errors import ApiError
+from app.errors import DATABASE_ERRORS, ApiError, database_unavailable
+from app.guard import control_character_error, first_bad_character
 from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
 from app.schemas import (
     FRAME_TYPES,
@@ -34,6 +35,7 @@ from app.schemas import (
 CLOSE_BAD_KEY = 4401
 CLOSE_WRONG_ROLE = 4403
 CLOSE_WRONG_ORIGIN = 4403
+CLOSE_TRY_LATER = 1013  # RFC 6455 "try again later": the database is down
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()
@@ -51,7 +53,13 @@ def _error(code: str, message: str, in_reply_to: Any = None, detail: Any = None)
 @router.websocket("/v1/ws")
 async def agent_socket(websocket: WebSocket) -> None:
     state = websocket.app.state
-    principal = state.keys.check(websocket.query_params.get("token"))
+    try:
+        principal = state.keys.check(websocket.query_params.get("token"))
+    except DATABASE_ERRORS as exc:
+        database_unavailable(exc)
+        await websocket.accept()
+        await websocket.close(CLOSE_TRY_LATER, "the database cannot be reached; try again shortly")
+        return
     # Browsers cannot read a refused handshake's status, so accept and close with a code they can read.
     await websocket.accept()
     origin = websocket.headers.get("origin")
@@ -74,6 +82,8 @@ async def agent_socket(websocket: WebSocket) -> None:
                 break
             answer = await _answer(message, state.assistant, principal, state)
             await websocket.send_text(orjson.dumps(answer).decode())
+    except WebSocketDisconnect:
+        pass  # gone, or closed by the server for not reading its answers (WS_SEND_TIMEOUT_S)
     finally:
         WS_OPEN.dec()
 
@@ -95,6 +105,10 @@ async def _answer(message: Mapping[str, Any], assistant: Assistant, principal: P
     if not isinstance(raw, dict):
         return _error("invalid_frame", "a frame must be a JSON object with a 'type'")
     in_reply_to = raw.get("id") if isinstance(raw.get("id"), str | int) else None
+    found = first_bad_character(raw)
+    if found is not None:
+        bad = control_character_error(*found)
+        return _error(bad.code, bad.message, in_reply_to, bad.detail)
     if raw.get("type") not in FRAME_TYPES:
         child(WS_FRAMES, "unknown_type").inc()
         return _error("unknown_type", f"type must be one of {', '.join(FRAME_TYPES)}", in_reply_to)
@@ -109,6 +123,9 @@ async def _answer(message: Mapping[str, Any], assistant: Assistant, principal: P
         answer = await _handle(frame, assistant, principal)
     except ApiError as exc:
         return _error(exc.code, exc.message, in_reply_to, exc.detail)
+    except DATABASE_ERRORS as exc:
+        down = database_unavailable(exc)
+        return _error(down.code, down.message, in_reply_to)
     if in_reply_to is not None:
         answer["in_reply_to"] = in_reply_to
     child(WS_FRAMES, frame.type).inc()
