@@ -153,7 +153,9 @@ class RequestGuard:
         limit = self.larger.get(path, self.limit)
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Refused(_too_large(limit), close=True)
-        await self._check_key(scope, headers)
+        # A refused key with a body of known, bounded length keeps the connection: the server
+        # skips that many bytes. An unbounded (chunked) one is not waited for.
+        await self._check_key(scope, headers, close=chunked)
         if path in self.larger:
             return self._streamed(receive, limit)
         body = await self._read(receive, limit)
@@ -165,7 +167,7 @@ class RequestGuard:
                 )
         return _replay(body, receive)
 
-    async def _check_key(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+    async def _check_key(self, scope: Scope, headers: dict[bytes, bytes], close: bool) -> None:
         """A body to /v1/ is read only for a known key: a caller without one is refused
         before the server takes in a byte of what it sends."""
         path: str = scope["path"]
@@ -175,16 +177,16 @@ class RequestGuard:
         scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise _Refused(
-                ApiError(401, "unauthorized", "send the API key as 'Authorization: Bearer KEY'"), close=True
+                ApiError(401, "unauthorized", "send the API key as 'Authorization: Bearer KEY'"), close
             )
         try:
             principal = await run_in_threadpool(keys.check, key.strip())
         except Exception as exc:
             if not database_down(exc):
                 raise
-            raise _Refused(database_unavailable(exc), close=True) from None
+            raise _Refused(database_unavailable(exc), close) from None
         if principal is None:
-            raise _Refused(ApiError(401, "unauthorized", "unknown or revoked API key"), close=True)
+            raise _Refused(ApiError(401, "unauthorized", "unknown or revoked API key"), close)
 
     async def _read(self, receive: Receive, limit: int) -> bytes:
         """The whole body, counted as it streams, within ``body_timeout_s``."""
@@ -231,12 +233,13 @@ class RequestGuard:
             await send({"type": "websocket.close", "code": 1008})
             return
         error = refused.error
-        headers = [(b"content-type", b"application/json")]
+        body = orjson.dumps(error.body())
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
         if refused.close:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": orjson.dumps(error.body())})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _parsed(body: bytes) -> Any:
