@@ -178,6 +178,9 @@ def cmd_train(args, stdin: TextIO, out: TextIO) -> int:
 def cmd_serve(args, stdin: TextIO, out: TextIO) -> int:
     import uvicorn
 
+    from app.config import get_settings
+    from app.server import GuardedHttpTools, GuardedWebSocket
+
     uvicorn.run(
         args.app,
         host=args.host,
@@ -186,10 +189,12 @@ def cmd_serve(args, stdin: TextIO, out: TextIO) -> int:
         access_log=args.access_log,
         log_level=args.log_level,
         # The fastest implementations uvicorn offers, chosen explicitly so that the benchmark's
-        # echo server runs on exactly the same stack (see bench/).
+        # echo server runs on exactly the same stack (see bench/), with the header limits and
+        # timeouts and the WebSocket send timeout of app/server.py.
         loop="uvloop",
-        http="httptools",
-        ws="websockets",
+        http=GuardedHttpTools,
+        ws=GuardedWebSocket,
+        timeout_keep_alive=int(get_settings().keep_alive_timeout_s),
         ws_max_size=4 * 1024 * 1024,  # larger frames than the app limit get a typed error, not a drop
     )
     return 0

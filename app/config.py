@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     build_in_child_from: int = 5000
     # How long a looked-up API key is trusted before the database is asked again.
     key_cache_ttl_s: float = 5.0
+    # The edge (app/guard.py, app/server.py). Host names this service answers to ("*": any;
+    # "*.example.com": its subdomains); anything else is a 400 invalid_host, which also keeps
+    # a web page on a rebound DNS name away from a service on localhost.
+    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "::1"]
+    # Headers per request, and bytes of a request's line and headers together (431 beyond).
+    max_headers: int = 100
+    max_header_bytes: int = 16 * 1024
+    # A request's line and headers must arrive within this of the connection or the last
+    # request (408 and closed); an open connection that sends nothing is closed after it too.
+    header_timeout_s: float = 10.0
+    # A body must arrive whole within this (an import: each piece within this of the last).
+    body_timeout_s: float = 10.0
+    # An idle keep-alive connection is closed after this.
+    keep_alive_timeout_s: float = 5.0
+    # A WebSocket answer the client does not take in within this closes its connection.
+    ws_send_timeout_s: float = 10.0
 
 
 @cache

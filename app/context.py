@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from sqlalchemy.engine import Engine as DatabaseEngine
 
 from app import store
+from app.errors import OUTAGE, database_down
 from classifiers import Classification
 from classifiers.types import SCORED_INTENTS
 
@@ -151,16 +153,43 @@ class ConversationContext:
         connection.execute("BEGIN")
         try:
             connection.executemany(self._upsert, rows)
-        except Exception:
+        except Exception as exc:
             connection.execute("ROLLBACK")
-            raise
+            if database_down(exc):
+                raise
+            # One row the database refuses must not cost the others their context: row by row.
+            refused = 0
+            for row in rows:
+                try:
+                    connection.execute(self._upsert, row)
+                except Exception as row_error:
+                    if database_down(row_error):
+                        raise
+                    refused += 1
+            _refused(refused, len(rows))
+            return
         connection.execute("COMMIT")
 
     async def _write_postgres(self, rows: list[tuple[str, str, float]]) -> None:
         try:
             connection = await self._postgres("write")
-            async with connection.transaction(), connection.cursor() as cursor:
-                await cursor.executemany(self._upsert, rows)
+            try:
+                async with connection.transaction(), connection.cursor() as cursor:
+                    await cursor.executemany(self._upsert, rows)
+            except Exception as exc:
+                if database_down(exc):
+                    raise
+                # One row the database refuses must not cost the others their context: row by
+                # row, each its own transaction (the connection is in autocommit mode).
+                refused = 0
+                for row in rows:
+                    try:
+                        await connection.execute(self._upsert, row)
+                    except Exception as row_error:
+                        if database_down(row_error):
+                            raise
+                        refused += 1
+                _refused(refused, len(rows))
         except Exception:
             await self._lost("write")
         finally:
@@ -197,14 +226,32 @@ class ConversationContext:
         if self._inline:
             self._lost_sqlite()
             return
-        log.exception("conversation context unavailable; answering without it")
+        _log_lost()
         connection = self._connections.pop(role, None)
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
 
     def _lost_sqlite(self) -> None:
-        log.exception("conversation context unavailable; answering without it")
+        _log_lost()
         connection = self._connections.pop("sqlite", None)
         if connection is not None:
             connection.invalidate()
+
+
+def _log_lost() -> None:
+    """In an ``except`` block: a database outage is said once (``OUTAGE``), anything else
+    with its traceback."""
+    exc = sys.exc_info()[1]
+    if exc is not None and database_down(exc):
+        OUTAGE.failed(exc)
+    else:
+        log.exception("conversation context unavailable; answering without it")
+
+
+def _refused(refused: int, rows: int) -> None:
+    if refused:
+        # Never the rows themselves: conversation ids are the caller's text.
+        log.warning(
+            "conversation context: the database refused %d of %d rows; the others are written", refused, rows
+        )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from typing import Any
 
 import orjson
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+log = logging.getLogger("huashu")
 
 
 class JSONBytesResponse(Response):
@@ -65,8 +71,58 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+# Errors that say the database cannot be reached (or is locked), not that a query was wrong:
+# connection refused or lost, a pool timeout, SQLite's "database is locked".
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+
+
+def database_down(exc: BaseException) -> bool:
+    if isinstance(exc, DATABASE_ERRORS):
+        return True
+    # The context's own psycopg connections (psycopg is imported only where it is used).
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+class DatabaseOutage:
+    """One log line when the database goes away and one when it is back, however many
+    requests and sync polls meet it meanwhile (never a traceback per poll)."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            # The exception's class only: its text may carry the URL or the query's parameters.
+            log.error("database unavailable (%s); answering 503 database_unavailable", type(exc).__name__)
+
+    def recovered(self) -> None:
+        if self.down_since is not None:
+            log.warning("database available again after %.1f s", time.monotonic() - self.down_since)
+            self.down_since = None
+
+
+OUTAGE = DatabaseOutage()  # per process: every worker says it once
+
+
+def database_unavailable(exc: BaseException) -> ApiError:
+    OUTAGE.failed(exc)
+    return ApiError(
+        503,
+        "database_unavailable",
+        "the database cannot be reached; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
 _STATUS_CODES = {
     400: "bad_request",
+    408: "timeout",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -81,6 +137,13 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONBytesResponse:
         return JSONBytesResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    async def unavailable(request: Request, exc: Exception) -> JSONBytesResponse:
+        down = database_unavailable(exc)
+        return JSONBytesResponse(down.body(), status_code=503, headers=down.headers)
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONBytesResponse:

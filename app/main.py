@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import logs, store
 from app.api import agents, demo, docs, editors, ops, ws
@@ -18,32 +17,14 @@ from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, describe_database, get_settings
 from app.editing import CorpusEditor
-from app.errors import ApiError, JSONBytesResponse, install_handlers
+from app.errors import JSONBytesResponse, install_handlers
+from app.guard import RequestGuard
 from app.index_cache import build_engine
 from app.metrics import MetricsMiddleware
 from app.sync import CorpusSync
 from classifiers import Engine
 
 log = logging.getLogger("huashu")
-
-
-class BodyLimitMiddleware:
-    """Refuses HTTP bodies larger than the limit before they are read (413)."""
-
-    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
-        self.app = app
-        self.limit = limit
-        self.larger = larger or {}  # path → its own limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            limit = self.larger.get(scope["path"], self.limit)
-            if length is not None and length.isdigit() and int(length) > limit:
-                error = ApiError(413, "body_too_large", f"request bodies are limited to {limit} bytes")
-                await JSONBytesResponse(error.body(), status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONBytesResponse,
         docs_url=None,  # served by app/api/docs.py with local files, not a CDN's
         redoc_url=None,
+        # No redirect to the slashed path: it would be built from the client's Host header.
+        redirect_slashes=False,
     )
     install_handlers(app)
     routers = (
@@ -112,6 +95,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     docs.install(app)
+    # Inside CORS, so that a browser can read the guard's refusals too.
+    app.add_middleware(
+        RequestGuard,
+        limit=settings.max_frame_bytes,
+        larger={editors.IMPORT_PATH: settings.max_import_bytes},
+        allowed_hosts=settings.allowed_hosts,
+        max_headers=settings.max_headers,
+        body_timeout_s=settings.body_timeout_s,
+    )
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -119,11 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=settings.max_frame_bytes,
-        larger={editors.IMPORT_PATH: settings.max_import_bytes},
-    )
     app.add_middleware(MetricsMiddleware)
     return app
 

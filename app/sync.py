@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from app import store
 from app.assistant import Assistant
+from app.errors import OUTAGE, database_down
 from app.index_cache import (
     BuildStopped,
     Built,
@@ -66,8 +67,13 @@ class CorpusSync:
             self._polling = asyncio.create_task(asyncio.to_thread(self.poll))
             try:
                 await asyncio.shield(self._polling)
-            except Exception:  # a database hiccup must not stop syncing for good
-                log.exception("sync poll failed")
+            except Exception as exc:  # a database hiccup must not stop syncing for good
+                if database_down(exc):
+                    OUTAGE.failed(exc)  # one line per outage, not a traceback per poll
+                else:
+                    log.exception("sync poll failed")
+            else:
+                OUTAGE.recovered()
             if self._rebuild_due():
                 self._rebuilding = asyncio.create_task(asyncio.to_thread(self.rebuild))
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from classifiers import Engine
 from tests.helpers import fresh_database
+
+# The host TestClient sends, beside the local names served by default (ALLOWED_HOSTS); the
+# servers the tests start inherit it.
+os.environ.setdefault("ALLOWED_HOSTS", '["localhost", "127.0.0.1", "::1", "testserver"]')
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,72 @@ def create_key(env: dict[str, str], role: str, name: str) -> str:
         check=True,
     )
     return created.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    """A free local port: from HUASHU_TEST_PORTS ("18200-18249") when set, so that runs
+    sharing a machine keep to their own ports; else any the system gives."""
+    import socket
+
+    span = os.environ.get("HUASHU_TEST_PORTS")
+    candidates = range(int(span.split("-")[0]), int(span.split("-")[1]) + 1) if span else [0]
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError(f"no free port in {span}")
+
+
+@dataclass
+class Served:
+    port: int
+    pid: int
+    log: Path  # the server's stderr
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[Served]:
+    """``huashu serve`` (one process, the real uvicorn) on a free port, its log in ``log``;
+    yielded once /readyz answers ready."""
+    import time
+
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield Served(port, process.pid, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid``, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")

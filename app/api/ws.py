@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from app.assistant import Assistant
 from app.auth import KeyChecker, Principal, Role, allows
-from app.errors import ApiError
+from app.errors import DATABASE_ERRORS, ApiError, database_unavailable
+from app.guard import control_character_error, first_bad_character
 from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
 from app.schemas import (
     FRAME_TYPES,
@@ -41,6 +42,7 @@ CLOSE_WRONG_ORIGIN = 4403
 # A client that keeps its key out of the URL offers the subprotocols "huashu" and "bearer.KEY".
 SUBPROTOCOL = "huashu"
 BEARER_PREFIX = "bearer."
+CLOSE_TRY_LATER = 1013  # RFC 6455 "try again later": the database is down
 _frames: TypeAdapter = TypeAdapter(ClientFrame)
 
 router = APIRouter()
@@ -105,7 +107,13 @@ async def agent_socket(websocket: WebSocket) -> None:
     offered: list[str] = websocket.scope.get("subprotocols", [])
     # The key in a subprotocol ("bearer.hs_…") stays out of URLs and logs; ?token= is for old clients.
     in_header = next((p.removeprefix(BEARER_PREFIX) for p in offered if p.startswith(BEARER_PREFIX)), None)
-    principal = state.keys.check(in_header or websocket.query_params.get("token"))
+    try:
+        principal = state.keys.check(in_header or websocket.query_params.get("token"))
+    except DATABASE_ERRORS as exc:
+        database_unavailable(exc)
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await websocket.close(CLOSE_TRY_LATER, "the database cannot be reached; try again shortly")
+        return
     # Browsers cannot read a refused handshake's status, so accept and close with a code they can read.
     # The answer names "huashu" alone, never the key.
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -135,6 +143,8 @@ async def agent_socket(websocket: WebSocket) -> None:
                 if websocket.application_state != WebSocketState.DISCONNECTED:
                     raise
                 break  # closed meanwhile (key revoked): the client's close ends the loop
+    except WebSocketDisconnect:
+        pass  # gone, or closed by the server for not reading its answers (WS_SEND_TIMEOUT_S)
     finally:
         state.sockets.discard(websocket)
         WS_OPEN.dec()
@@ -157,6 +167,10 @@ async def _answer(message: Mapping[str, Any], assistant: Assistant, principal: P
     if not isinstance(raw, dict):
         return _error("invalid_frame", "a frame must be a JSON object with a 'type'")
     in_reply_to = raw.get("id") if isinstance(raw.get("id"), str | int) else None
+    found = first_bad_character(raw)
+    if found is not None:
+        bad = control_character_error(*found)
+        return _error(bad.code, bad.message, in_reply_to, bad.detail)
     if raw.get("type") not in FRAME_TYPES:
         child(WS_FRAMES, "unknown_type").inc()
         return _error("unknown_type", f"type must be one of {', '.join(FRAME_TYPES)}", in_reply_to)
@@ -171,6 +185,9 @@ async def _answer(message: Mapping[str, Any], assistant: Assistant, principal: P
         answer = await _handle(frame, assistant, principal)
     except ApiError as exc:
         return _error(exc.code, exc.message, in_reply_to, exc.detail)
+    except DATABASE_ERRORS as exc:
+        down = database_unavailable(exc)
+        return _error(down.code, down.message, in_reply_to)
     if in_reply_to is not None:
         answer["in_reply_to"] = in_reply_to
     child(WS_FRAMES, frame.type).inc()
