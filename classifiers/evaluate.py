@@ -244,12 +244,29 @@ class IntentPrediction:
     intents: tuple[str, ...]  # every intent at or above the secondary cut, best first
 
 
-def intent_chat_report(rows: Sequence[IntentPrediction], labels: Sequence[str], misses: int = 20) -> dict:
-    """Per-intent P/R/F1, macro-F1 over all labels and over those with support, the confusion
-    matrix, the ``misses`` most confident wrong answers, and multi-intent recall: of the
-    secondary (``also``) intents labelled, how many the classification lists."""
+def intent_chat_report(
+    rows: Sequence[IntentPrediction], labels: Sequence[str], misses: int = 20, min_support: int = 5
+) -> dict:
+    """Per-intent P/R/F1, macro-F1 over all labels and over those with at least ``min_support``
+    labelled lines, the confusion matrix, the ``misses`` most confident wrong answers, and
+    multi-intent recall: of the secondary (``also``) intents labelled, how many the
+    classification lists.
+
+    A label below ``min_support`` (hesitation: one real line in all the data, see
+    eval/LABELS.md) is reported apart: how often it was predicted and how often rightly. Its
+    F1 on 0–1 lines is noise, and in the five-label macro-F1 a label with no support counts 0.
+    """
     result = report([r.truth for r in rows], [r.predicted for r in rows], labels)
-    supported = [c.f1 for c in result.classes if c.support]
+    supported = [c.f1 for c in result.classes if c.support >= min_support]
+    thin = {
+        c.label: {
+            "support": c.support,
+            "predicted": sum(r.predicted == c.label for r in rows),
+            "right": sum(r.predicted == c.label == r.truth for r in rows),
+        }
+        for c in result.classes
+        if c.support < min_support
+    }
     wrong = sorted((r for r in rows if r.predicted != r.truth), key=lambda r: (-r.confidence, r.id))
     also_total = sum(len(r.also) for r in rows)
     also_found = sum(a in r.intents for r in rows for a in r.also)
@@ -259,7 +276,8 @@ def intent_chat_report(rows: Sequence[IntentPrediction], labels: Sequence[str], 
         "messages": len(rows),
         **result.to_dict(),
         "macro_f1_supported": round(sum(supported) / len(supported), 4) if supported else 0.0,
-        "supported_labels": [c.label for c in result.classes if c.support],
+        "supported_labels": [c.label for c in result.classes if c.support >= min_support],
+        "thin_labels": thin,
         "multi_intent": {
             "messages": len(multi),
             "secondary_labels": also_total,
@@ -290,9 +308,14 @@ def format_intent_chat(result: dict, title: str) -> str:
     )
     lines = [format_report(base, title)]
     lines.append(
-        f"macro-F1 over the {len(result['supported_labels'])} labels with support "
+        f"macro-F1 over the {len(result['supported_labels'])} labels with enough support "
         f"({', '.join(result['supported_labels'])}): {result['macro_f1_supported']:.3f}"
     )
+    for label, thin in result["thin_labels"].items():
+        lines.append(
+            f"{label}: {thin['support']} labelled lines, too few for F1 (reported apart): "
+            f"predicted {thin['predicted']} times, {thin['right']} right"
+        )
     multi = result["multi_intent"]
     lines.append(
         f"multi-intent: {multi['messages']} messages, secondary recall {multi['secondary_recall']:.3f} "

@@ -49,13 +49,14 @@ def test_intent_chat_report_misses_supported_macro_and_multi_intent():
         row("e", "bargaining", "bargaining", 0.6, ("bargaining",), also=("logistics",)),
     ]
     labels = ["bargaining", "hesitation", "logistics", "refund", "other"]
-    result = evaluate.intent_chat_report(rows, labels, misses=1)
+    result = evaluate.intent_chat_report(rows, labels, misses=1, min_support=1)
     assert [m["id"] for m in result["worst_misses"]] == ["c"]  # the most confident wrong answer
     assert result["supported_labels"] == ["bargaining", "logistics", "refund", "other"]
     f1 = result["classes"]
     assert result["macro_f1_supported"] == round(
         sum(f1[label]["f1"] for label in result["supported_labels"]) / 4, 4
     )
+    assert result["thin_labels"] == {"hesitation": {"support": 0, "predicted": 0, "right": 0}}
     assert result["macro_f1"] < result["macro_f1_supported"]  # hesitation's 0 pulls the 5-class one down
     assert result["multi_intent"] == {
         "messages": 2,
