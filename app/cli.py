@@ -18,6 +18,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"  # the real development data, bes
 DEFAULT_TEXTS = DEFAULT_DATA / "dev_buyer_messages.jsonl"
 CHAT_INTENT_LABELS = ROOT / "eval" / "chat_intent_labels.jsonl"
 CHAT_LINT_LABELS = ROOT / "eval" / "chat_lint_labels.jsonl"
+CHAT_RANK_PAIRS = ROOT / "eval" / "chat_rank_pairs.jsonl"
 
 
 def _engine():
@@ -236,6 +237,8 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
 
     if args.what == "chat":
         return _eval_chat(args, out)
+    if args.what == "chat-rank":
+        return _eval_chat_rank(args, out)
     if not args.file:
         out.write(f"huashu eval {args.what} needs a labelled FILE\n")
         return 2
@@ -280,6 +283,56 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
             f"hit@1 {ranking.hit_at_1:.3f}   hit@{args.k} {ranking.hit_at_k:.3f}   MRR {ranking.mrr:.3f}"
         )
     out.write(json.dumps(summary, ensure_ascii=False) + "\n" if args.json else text + "\n")
+    return 0
+
+
+def _eval_chat_rank(args, out: TextIO) -> int:
+    """Hit@1, hit@k and MRR on real buyer messages whose real seller answer matches approved
+    replies (eval/chat_rank_pairs.jsonl), held-out, dev and all; the previous buyer message of
+    the session is the context, as the service keeps it."""
+    from classifiers import evaluate
+
+    engine = _engine()
+    try:
+        texts, previous = _chat_data(Path(args.data))
+        rows = _chat_rows(Path(args.rank_labels), "all", texts)
+    except EvalError as exc:
+        out.write(
+            json.dumps({"error": {"code": "eval_data", "message": str(exc)}}) + "\n"
+            if args.json
+            else f"{exc}\n"
+        )
+        return 2
+    ranked: dict[str, list[str]] = {}
+    for row in rows:
+        before = previous.get(row["id"])
+        context = None if args.no_context or before is None else engine.scores(texts[before])
+        _, suggestions = engine.suggest(row["text"], k=args.k, previous=context)
+        ranked[row["id"]] = [s.reply_id for s in suggestions]
+    summary: dict = {"k": args.k, "context": not args.no_context}
+    lines = [f"ranking on real pairs: {args.rank_labels}"]
+    for split, wanted in (("held-out", "heldout"), ("dev", "dev"), ("all", None)):
+        chosen = [row for row in rows if wanted is None or row["split"] == wanted]
+        report = evaluate.rank_report(
+            [ranked[row["id"]] for row in chosen], [set(row["relevant"]) for row in chosen], args.k
+        )
+        summary[split] = report.to_dict()
+        lines.append(
+            f"{split:<9}{report.cases:>5} pairs   hit@1 {report.hit_at_1:.3f}   "
+            f"hit@{args.k} {report.hit_at_k:.3f}   MRR {report.mrr:.3f}"
+        )
+    misses = [row for row in rows if not set(ranked[row["id"]]) & set(row["relevant"])]
+    summary["misses"] = [
+        {"id": row["id"], "relevant": row["relevant"], "ranked": ranked[row["id"]]}
+        for row in misses[: args.misses]
+    ]
+    if args.misses and misses:
+        lines.append(f"\nmisses (first {min(args.misses, len(misses))} of {len(misses)}): id, wanted → got")
+        lines += [
+            f"  {row['id']} {'|'.join(row['relevant'])} → {'|'.join(ranked[row['id']]) or '-'}"
+            for row in misses[: args.misses]
+        ]
+    out.write(json.dumps(summary, ensure_ascii=False) + "\n" if args.json else "\n".join(lines) + "\n")
     return 0
 
 
@@ -454,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
         "what",
         nargs="?",
         default="chat",
-        choices=["chat", "intents", "lint", "rank"],
+        choices=["chat", "chat-rank", "intents", "lint", "rank"],
         help="chat: eval/chat_*_labels.jsonl joined with --data, Simplified and Traditional",
     )
     evaluate.add_argument("file", nargs="?", help="the labelled file (intents, lint, rank)")
@@ -464,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default=str(DEFAULT_DATA), help="folder with dev_chats.jsonl (chat)")
     evaluate.add_argument("--intent-labels", default=str(CHAT_INTENT_LABELS))
     evaluate.add_argument("--lint-labels", default=str(CHAT_LINT_LABELS))
+    evaluate.add_argument("--rank-labels", default=str(CHAT_RANK_PAIRS), help="pairs for chat-rank")
     evaluate.add_argument("--misses", type=int, default=20, help="how many worst misses to list")
     evaluate.add_argument(
         "--no-context", action="store_true", help="classify each message alone, without the previous one"
