@@ -70,7 +70,8 @@ def rank_replies(
     words = set(classification.tokens)
     targets = [(s.intent, s.score) for s in classification.intents]
     if classification.intent is Intent.OTHER:
-        targets = [(Intent.OTHER, classification.confidence)]
+        # Abstained: general replies first; an intent the model half-saw may still offer one.
+        targets = [(Intent.OTHER, classification.confidence), *targets]
     pools = [(intent, score, index.candidates(intent, words, shop_id)) for intent, score in targets]
     if shop_id is not None and index.has_shop_replies:
         pools = _shop_overrides(index, pools, shop_id)
