@@ -269,6 +269,14 @@ class ReplyIndex:
             return None
         return index if isinstance(index, cls) else None
 
+    def shop_of(self, position: int) -> object:
+        """The shop of the reply at ``position``: its id, None for a global reply."""
+        return self._shops.get(position)
+
+    @property
+    def has_shop_replies(self) -> bool:
+        return bool(self._shops)
+
     def candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
         overlap: dict[int, float] = {}
         current = overlap.get

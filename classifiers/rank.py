@@ -2,12 +2,19 @@
 
 score = intent score × (0.5 + 0.5 × trigger similarity) + feedback boost, where the
 boost (at most ``MAX_FEEDBACK_BOOST``) comes from how often agents used the reply.
+
+The top ``k`` holds the best reply of each intent the message carries (up to ``k`` intents)
+before any second reply of one intent, and never two versions of one sentence: a reply is
+skipped when its text is nearly the same as a chosen one's (``DUPLICATE_SIMILARITY``), or when
+it answers the same intent with the same slots in mostly the same words in any order
+(``SAME_MEANING_OVERLAP``, character pairs: catches reworded, reordered versions).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from operator import itemgetter
 
 from rapidfuzz import fuzz, process
@@ -17,10 +24,32 @@ from classifiers.types import Classification, Intent, Suggestion
 
 FIRST_ROUND = 6  # candidates per intent scored first
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
+SAME_MEANING_OVERLAP = 0.45  # Jaccard of character pairs; the curated corpus's closest pair is 0.31
 MAX_FEEDBACK_BOOST = 0.1
+_OPENERS = ("亲爱的", "亲亲", "亲", "您好", "你好")  # greetings every reply may start with
 _SLOT_RE = re.compile(r"\{(\w+)\}")
 _SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
+
+
+@lru_cache(maxsize=8192)
+def _pairs(folded: str) -> frozenset[str]:
+    """The character pairs of a reply's content-only text, without its opening greeting."""
+    for opener in _OPENERS:
+        if folded.startswith(opener):
+            folded = folded[len(opener) :]
+            break
+    return frozenset(folded[i : i + 2] for i in range(len(folded) - 1))
+
+
+def _same_meaning(index: ReplyIndex, position: int, other: int, intent: Intent, other_intent: Intent) -> bool:
+    if intent is not other_intent:
+        return False
+    if index.slots.get(position, {}).keys() != index.slots.get(other, {}).keys():
+        return False
+    mine, theirs = _pairs(index.folded[position]), _pairs(index.folded[other])
+    union = len(mine | theirs)
+    return bool(union) and len(mine & theirs) / union >= SAME_MEANING_OVERLAP
 
 
 def rank_replies(
@@ -41,8 +70,11 @@ def rank_replies(
     words = set(classification.tokens)
     targets = [(s.intent, s.score) for s in classification.intents]
     if classification.intent is Intent.OTHER:
-        targets = [(Intent.OTHER, classification.confidence)]
+        # Abstained: general replies first; an intent the model half-saw may still offer one.
+        targets = [(Intent.OTHER, classification.confidence), *targets]
     pools = [(intent, score, index.candidates(intent, words, shop_id)) for intent, score in targets]
+    if shop_id is not None and index.has_shop_replies:
+        pools = _shop_overrides(index, pools, shop_id)
     # Most messages are settled by each intent's best few candidates; the rest of the pool
     # is scored only when near-duplicates left fewer than k distinct replies.
     chosen: list[_Choice] = []
@@ -56,7 +88,41 @@ def rank_replies(
             break
         start = end
     chosen.sort(key=lambda item: -item[0])
-    return [_suggestion(index, position, intent, score, context) for score, position, intent in chosen]
+    suggestions = [_suggestion(index, position, intent, score, context) for score, position, intent in chosen]
+    # A reply with a slot neither the caller nor a default filled comes after every complete
+    # one (stable: each group stays best first); its missing_slots say what the agent must add.
+    suggestions.sort(key=lambda suggestion: bool(suggestion.missing_slots))
+    return suggestions
+
+
+def _shop_overrides(
+    index: ReplyIndex, pools: list[tuple[Intent, float, list[int]]], shop_id: str
+) -> list[tuple[Intent, float, list[int]]]:
+    """The pools without the global replies that one of the shop's own replies overrides:
+    same intent, and a trigger in common (they would tie on it). Only run for a request that
+    names a shop, and it costs a lookup per candidate unless the shop's replies are there."""
+    own: dict[Intent, set[str]] = {}
+    for intent, _, pool in pools:
+        for position in pool:
+            if index.shop_of(position) == shop_id:
+                own.setdefault(intent, set()).update(_trigger_set(index, position))
+    if not own:
+        return pools
+    kept = []
+    for intent, score, pool in pools:
+        mine = own.get(intent)
+        if mine:
+            pool = [
+                position
+                for position in pool
+                if index.shop_of(position) is not None or mine.isdisjoint(_trigger_set(index, position))
+            ]
+        kept.append((intent, score, pool))
+    return kept
+
+
+def _trigger_set(index: ReplyIndex, position: int) -> set[str]:
+    return {trigger for trigger in index.triggers[position].split(TRIGGER_SEPARATOR) if trigger}
 
 
 def _scored(
@@ -96,18 +162,36 @@ def _choose(
     chosen: list[_Choice],
     k: int,
 ) -> None:
-    """Adds the best of ``scored`` to ``chosen`` until it holds ``k``, skipping a reply
-    already chosen and near-duplicates of one (same script, reworded opener or ending)."""
+    """Adds the best of ``scored`` to ``chosen`` until it holds ``k``: first the best reply of
+    each intent not yet answered, then the rest by score; skipping a reply already chosen and
+    versions of one (see the module's docstring)."""
+    answered = {intent for _, _, intent in chosen}
+    intents = list(dict.fromkeys(intent for _, _, intent in scored))  # best-scored intent first
+    wanted = [intent for intent in intents if intent not in answered][: max(0, k - len(answered))]
+    if len(wanted) > 1 or answered:  # one pass per intent still unanswered, then by score
+        for intent in wanted:
+            _add(index, [item for item in scored if item[2] is intent], chosen, k, first=True)
+    _add(index, scored, chosen, k, first=False)
+
+
+def _add(
+    index: ReplyIndex, scored: list[tuple[float, int, Intent]], chosen: list[_Choice], k: int, *, first: bool
+) -> None:
+    """Adds from ``scored`` in order until ``chosen`` holds ``k`` (only one when ``first``)."""
     kept = [index.folded[other] for _, other, _ in chosen]
     for negative_score, position, intent in scored:
+        if len(chosen) == k:
+            return
         if any(other == position for _, other, _ in chosen):  # the same reply, another intent
             continue
         folded = index.folded[position]
         if any(fuzz.ratio(folded, other, processor=None) >= DUPLICATE_SIMILARITY for other in kept):
             continue
+        if any(_same_meaning(index, position, other, intent, theirs) for _, other, theirs in chosen):
+            continue
         chosen.append((-negative_score, position, intent))
         kept.append(folded)
-        if len(chosen) == k:
+        if first:
             return
 
 
