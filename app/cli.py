@@ -121,9 +121,9 @@ def _read_jsonl_file(path: Path) -> list[dict]:
         raise EvalError(f"{path}: not JSON Lines ({exc})") from exc
 
 
-def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, str | None]]:
-    """Texts by id from ``data`` (dev_chats + dev_seller_lines), and each buyer message's
-    previous buyer message in its session (what the service keeps as context)."""
+def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Texts by id from ``data`` (dev_chats + dev_seller_lines), and each session's buyer
+    message ids in order (the conversation the service sees)."""
     chats = data / "dev_chats.jsonl"
     if not chats.is_file():
         raise EvalError(
@@ -131,17 +131,33 @@ def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, str | None]]:
             "Put the development data (shared/data/) beside the checkout or pass --data DIR."
         )
     texts: dict[str, str] = {}
-    previous: dict[str, str | None] = {}
-    last_buyer: dict[str, str] = {}
+    sessions: dict[str, list[str]] = {}
     for row in _read_jsonl_file(chats):
         texts[row["id"]] = row["text"]
         if row.get("role") == "buyer":
-            previous[row["id"]] = last_buyer.get(row["session"])
-            last_buyer[row["session"]] = row["id"]
+            sessions.setdefault(row["session"], []).append(row["id"])
     answers = data / "dev_seller_lines.jsonl"
     if answers.is_file():
         texts.update((row["id"], row["text"]) for row in _read_jsonl_file(answers))
-    return texts, previous
+    return texts, sessions
+
+
+def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, context: bool) -> dict:
+    """Each wanted buyer message's classification, the session's buyer messages fed in order as
+    the service sees them: each message gets the last one's remembered scores (its intents at or
+    above the secondary cut, as ``app.context`` remembers them)."""
+    results = {}
+    for ids in sessions.values():
+        if wanted.isdisjoint(ids):
+            continue
+        remembered = None
+        for message_id in ids:
+            result = engine.classify(convert(texts[message_id]), remembered if context else None)
+            by_intent = {s.intent: s.score for s in result.intents}
+            remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
+            if message_id in wanted:
+                results[message_id] = result
+    return results
 
 
 def _chat_rows(path: Path, split: str, texts: dict[str, str]) -> list[dict]:
@@ -166,7 +182,7 @@ def _eval_chat(args, out: TextIO) -> int:
 
     engine = _engine()
     try:
-        texts, previous = _chat_data(Path(args.data))
+        texts, sessions = _chat_data(Path(args.data))
         intent_rows = _chat_rows(Path(args.intent_labels), args.split, texts)
         lint_rows = _chat_rows(Path(args.lint_labels), args.split, texts)
     except EvalError as exc:
@@ -181,16 +197,16 @@ def _eval_chat(args, out: TextIO) -> int:
     summary: dict = {"split": args.split, "context": not args.no_context}
     sections = []
     for script, convert in (("simplified", str), ("traditional", to_traditional.convert)):
+        classified = _classify_sessions(
+            engine, sessions, texts, {row["id"] for row in intent_rows}, convert, not args.no_context
+        )
         predictions = []
         for row in intent_rows:
-            before = previous.get(row["id"])
-            context = None if args.no_context or before is None else engine.scores(convert(texts[before]))
-            text = convert(row["text"])
-            result = engine.classify(text, context)
+            result = classified.get(row["id"]) or engine.classify(convert(row["text"]))
             predictions.append(
                 evaluate.IntentPrediction(
                     id=row["id"],
-                    text=text,
+                    text=convert(row["text"]),
                     truth=row["intent"],
                     also=tuple(row.get("also") or ()),
                     predicted=str(result.intent),
@@ -550,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rank-labels", default=str(CHAT_RANK_PAIRS), help="pairs for chat-rank")
     evaluate.add_argument("--misses", type=int, default=20, help="how many worst misses to list")
     evaluate.add_argument(
-        "--no-context", action="store_true", help="classify each message alone, without the previous one"
+        "--no-context",
+        action="store_true",
+        help="classify each message alone, without its session's previous message",
     )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)
