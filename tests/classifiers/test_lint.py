@@ -53,9 +53,22 @@ def test_curt_span_is_the_content(engine):
 
 
 def test_warn_does_not_block(engine):
-    result = engine.lint("亲，这个价格确实没办法再改了，不过可以送您一个小礼品")
+    result = engine.lint("亲，这个价格确实没办法再改了")
     assert [f.category for f in result.flags] == ["refusal"]
     assert result.ok
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "亲，这个价格确实没办法再改了，不过可以送您一个小礼品",
+        "发货了就不能修改地址了，您可以到货时与配送员协商",
+        "订单一旦取消是无法恢复的，确认取消吗",
+        "预计明天送达，具体时效无法保证，以物流为准",
+    ],
+)
+def test_a_no_with_a_way_forward_is_clean(engine, draft):
+    assert engine.lint(draft).flags == []
 
 
 def test_several_flags_in_order(engine):
