@@ -13,7 +13,11 @@ from app.schemas import classification_body, lint_body, suggestions_body
 from classifiers.types import SCORED_INTENTS, Intent
 
 INTENT_LABELS = [str(i) for i in (*SCORED_INTENTS, Intent.OTHER)]
-DEFAULT_TEXTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev_buyer_messages.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"  # the real development data, beside the checkout
+DEFAULT_TEXTS = DEFAULT_DATA / "dev_buyer_messages.jsonl"
+CHAT_INTENT_LABELS = ROOT / "eval" / "chat_intent_labels.jsonl"
+CHAT_LINT_LABELS = ROOT / "eval" / "chat_lint_labels.jsonl"
 
 
 def _engine():
@@ -103,9 +107,154 @@ def _labelled_rows(path: Path, texts_path: Path | None) -> list[dict]:
     return rows
 
 
+class EvalError(Exception):
+    """The labels or the texts they need cannot be read; the message says what to do."""
+
+
+def _read_jsonl_file(path: Path) -> list[dict]:
+    from classifiers.corpus import read_jsonl
+
+    try:
+        return list(read_jsonl(path))
+    except json.JSONDecodeError as exc:
+        raise EvalError(f"{path}: not JSON Lines ({exc})") from exc
+
+
+def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Texts by id from ``data`` (dev_chats + dev_seller_lines), and each session's buyer
+    message ids in order (the conversation the service sees)."""
+    chats = data / "dev_chats.jsonl"
+    if not chats.is_file():
+        raise EvalError(
+            f"the chat labels hold ids only, and their texts are not here: {chats} not found. "
+            "Put the development data (shared/data/) beside the checkout or pass --data DIR."
+        )
+    texts: dict[str, str] = {}
+    sessions: dict[str, list[str]] = {}
+    for row in _read_jsonl_file(chats):
+        texts[row["id"]] = row["text"]
+        if row.get("role") == "buyer":
+            sessions.setdefault(row["session"], []).append(row["id"])
+    answers = data / "dev_seller_lines.jsonl"
+    if answers.is_file():
+        texts.update((row["id"], row["text"]) for row in _read_jsonl_file(answers))
+    return texts, sessions
+
+
+def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, context: bool) -> dict:
+    """Each wanted buyer message's classification, the session's buyer messages fed in order as
+    the service sees them: each message gets the last one's remembered scores (its intents at or
+    above the secondary cut, as ``app.context`` remembers them)."""
+    results = {}
+    for ids in sessions.values():
+        if wanted.isdisjoint(ids):
+            continue
+        remembered = None
+        for message_id in ids:
+            result = engine.classify(convert(texts[message_id]), remembered if context else None)
+            by_intent = {s.intent: s.score for s in result.intents}
+            remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
+            if message_id in wanted:
+                results[message_id] = result
+    return results
+
+
+def _chat_rows(path: Path, split: str, texts: dict[str, str]) -> list[dict]:
+    """The label rows of ``split``, each with its text; every id must have one."""
+    from classifiers.evaluate import SPLITS
+
+    if not path.is_file():
+        raise EvalError(f"label file not found: {path}")
+    wanted = SPLITS[split]
+    rows = [row for row in _read_jsonl_file(path) if wanted is None or row.get("split") == wanted]
+    missing = [row.get("id") for row in rows if row.get("id") not in texts]
+    if missing:
+        raise EvalError(f"{path}: no text for {len(missing)} ids (first {missing[:3]}) in the data")
+    return [{**row, "text": texts[row["id"]]} for row in rows]
+
+
+def _eval_chat(args, out: TextIO) -> int:
+    """Lint and intents on the real-chat labels, in Simplified and converted to Traditional."""
+    import opencc
+
+    from classifiers import evaluate
+
+    engine = _engine()
+    try:
+        texts, sessions = _chat_data(Path(args.data))
+        intent_rows = _chat_rows(Path(args.intent_labels), args.split, texts)
+        lint_rows = _chat_rows(Path(args.lint_labels), args.split, texts)
+    except EvalError as exc:
+        out.write(
+            json.dumps({"error": {"code": "eval_data", "message": str(exc)}}) + "\n"
+            if args.json
+            else f"{exc}\n"
+        )
+        return 2
+    severities = evaluate.category_severities([(str(r.category), str(r.severity)) for r in engine.rules])
+    to_traditional = opencc.OpenCC("s2twp")
+    summary: dict = {"split": args.split, "context": not args.no_context}
+    sections = []
+    for script, convert in (("simplified", str), ("traditional", to_traditional.convert)):
+        classified = _classify_sessions(
+            engine, sessions, texts, {row["id"] for row in intent_rows}, convert, not args.no_context
+        )
+        predictions = []
+        for row in intent_rows:
+            result = classified.get(row["id"]) or engine.classify(convert(row["text"]))
+            predictions.append(
+                evaluate.IntentPrediction(
+                    id=row["id"],
+                    text=convert(row["text"]),
+                    truth=row["intent"],
+                    also=tuple(row.get("also") or ()),
+                    predicted=str(result.intent),
+                    confidence=result.confidence,
+                    intents=tuple(str(s.intent) for s in result.intents),
+                )
+            )
+        intents = evaluate.intent_chat_report(predictions, INTENT_LABELS, misses=args.misses)
+        lint = evaluate.lint_chat_report(
+            [row["flags"] for row in lint_rows],
+            [
+                [(f.category, str(f.severity)) for f in engine.lint(convert(row["text"])).flags]
+                for row in lint_rows
+            ],
+            severities,
+        )
+        summary[script] = {"intents": intents, "lint": lint}
+        sections.append(
+            evaluate.format_intent_chat(
+                intents, f"== {script}: intents, {args.split} ({len(intent_rows)} messages)"
+            )
+            + "\n\n"
+            + evaluate.format_lint_chat(lint, f"== {script}: lint, {args.split} ({len(lint_rows)} lines)")
+        )
+    simplified, traditional = summary["simplified"]["intents"], summary["traditional"]["intents"]
+    summary["traditional_gap"] = {
+        "macro_f1": round(simplified["macro_f1"] - traditional["macro_f1"], 4),
+        "macro_f1_supported": round(simplified["macro_f1_supported"] - traditional["macro_f1_supported"], 4),
+    }
+    if args.json:
+        out.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    else:
+        gap = summary["traditional_gap"]
+        out.write(
+            "\n\n".join(sections)
+            + f"\n\nTraditional (OpenCC s2twp) vs Simplified: macro-F1 gap {gap['macro_f1']:+.3f}, "
+            f"over supported labels {gap['macro_f1_supported']:+.3f}\n"
+        )
+    return 0
+
+
 def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
     from classifiers import evaluate
 
+    if args.what == "chat":
+        return _eval_chat(args, out)
+    if not args.file:
+        out.write(f"huashu eval {args.what} needs a labelled FILE\n")
+        return 2
     engine = _engine()
     rows = _labelled_rows(Path(args.file), Path(args.texts) if args.texts else None)
     if args.what == "intents":
@@ -313,9 +462,30 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("-k", type=int, default=3)
     suggest.set_defaults(run=cmd_suggest)
     commands.add_parser("lint", help="JSON Lines {id, text} → flags").set_defaults(run=cmd_lint)
-    evaluate = commands.add_parser("eval", help="precision/recall/F1 on a labelled file")
-    evaluate.add_argument("what", choices=["intents", "lint", "rank"])
-    evaluate.add_argument("file")
+    evaluate = commands.add_parser(
+        "eval",
+        help="precision/recall/F1: on the real-chat labels (default), or on a labelled file",
+    )
+    evaluate.add_argument(
+        "what",
+        nargs="?",
+        default="chat",
+        choices=["chat", "intents", "lint", "rank"],
+        help="chat: eval/chat_*_labels.jsonl joined with --data, Simplified and Traditional",
+    )
+    evaluate.add_argument("file", nargs="?", help="the labelled file (intents, lint, rank)")
+    evaluate.add_argument(
+        "--split", choices=["held-out", "heldout", "train", "dev", "all"], default="held-out"
+    )
+    evaluate.add_argument("--data", default=str(DEFAULT_DATA), help="folder with dev_chats.jsonl (chat)")
+    evaluate.add_argument("--intent-labels", default=str(CHAT_INTENT_LABELS))
+    evaluate.add_argument("--lint-labels", default=str(CHAT_LINT_LABELS))
+    evaluate.add_argument("--misses", type=int, default=20, help="how many worst misses to list")
+    evaluate.add_argument(
+        "--no-context",
+        action="store_true",
+        help="classify each message alone, without its session's previous message",
+    )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)
     evaluate.add_argument("--json", action="store_true")

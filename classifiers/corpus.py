@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -16,7 +16,8 @@ CORPUS_DIR = Path(str(files("scripts_corpus")))
 REPLIES_DIR = CORPUS_DIR / "replies"
 LINT_RULES_FILE = CORPUS_DIR / "lint_rules.yaml"
 DICTIONARY_FILE = CORPUS_DIR / "dictionary.txt"
-TRAINING_FILE = CORPUS_DIR / "training" / "intents.jsonl"
+TRAINING_DIR = CORPUS_DIR / "training"
+TRAINING_FILE = TRAINING_DIR / "intents.jsonl"
 
 
 class CorpusError(ValueError):
@@ -126,12 +127,18 @@ def read_jsonl(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def training_examples(
-    path: Path = TRAINING_FILE, replies: Iterable[Reply] | None = None
-) -> list[tuple[str, tuple[Intent, ...]]]:
-    """(text, intents) pairs: the training file plus every reply's triggers."""
-    examples = [(row["text"], tuple(Intent(i) for i in row["intents"])) for row in read_jsonl(path)]
-    for reply in load_replies() if replies is None else replies:
-        intents = tuple(i for i in reply.intents if i is not Intent.OTHER)
-        examples.extend((trigger, intents) for trigger in reply.triggers)
+def training_examples(directory: Path = TRAINING_DIR) -> list[tuple[str, tuple[Intent, ...]]]:
+    """(text, intents) pairs from every ``*.jsonl`` file in ``directory``, in name order.
+
+    Reply triggers are not read here: the corpus grows in the editor and from other branches,
+    and the committed model must stay what these files train (the reply triggers it learnt
+    from are copied in ``reply_triggers.jsonl``).
+    """
+    examples = []
+    for path in sorted(directory.glob("*.jsonl")):
+        for row in read_jsonl(path):
+            try:
+                examples.append((str(row["text"]), tuple(Intent(i) for i in row["intents"])))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise CorpusError(f"{path.name}: training row {row!r}: {exc}") from exc
     return examples

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 from classifiers import evaluate
+from classifiers.types import SCORED_INTENTS
 from tests.helpers import ROOT, dev_messages
 
 
@@ -76,6 +77,128 @@ def test_eval_lint_and_rank_on_our_own_cases():
     text = run("eval", "lint", "eval/lint_cases.jsonl")
     assert "precision" in text and "confusion" in text
     assert "hit@3" in run("eval", "rank", "eval/rank_cases.jsonl")
+
+
+# A tiny chat set of our own writing, in the shape of ../shared/data (which is never copied here).
+FIXTURE_CHATS = [
+    ("s-0001", "buyer", "我的包裹到哪了"),
+    ("s-0001", "seller", "亲，已经在派送中了哦"),
+    ("s-0001", "buyer", "那大概几天能到"),
+    ("s-0001", "seller", "可能吧"),
+    ("s-0002", "buyer", "我要退款"),
+    ("s-0002", "seller", "好的亲，这边帮您处理"),
+    ("s-0002", "buyer", "好的谢谢"),
+    ("s-0002", "seller", "加我微信聊"),
+    ("s-0003", "buyer", "能便宜点吗，什么时候发货"),
+    ("s-0003", "seller", "不行"),
+]
+
+
+def _chat_fixture(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows, turn = [], {}
+    for session, role, text in FIXTURE_CHATS:
+        n = turn[session] = turn.get(session, -1) + 1
+        rows.append({"id": f"{session}-{n:02d}-0", "session": session, "turn": n, "role": role, "text": text})
+    write = lambda path, items: path.write_text(  # noqa: E731
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items), encoding="utf-8"
+    )
+    write(data / "dev_chats.jsonl", rows)
+    write(data / "dev_seller_lines.jsonl", [{"id": "s-ans-001-0-0", "text": "好的亲，马上为您查询"}])
+    intents = [
+        {"id": "s-0001-00-0", "intent": "logistics", "split": "heldout"},
+        {"id": "s-0001-02-0", "intent": "logistics", "split": "heldout"},
+        {"id": "s-0002-00-0", "intent": "refund", "split": "dev"},
+        {"id": "s-0002-02-0", "intent": "refund", "split": "dev"},  # mislabelled on purpose
+        {"id": "s-0003-00-0", "intent": "bargaining", "also": ["logistics"], "split": "heldout"},
+    ]
+    lint = [
+        {"id": "s-0001-03-0", "flags": ["uncertain"], "split": "heldout"},
+        {"id": "s-0002-01-0", "flags": [], "split": "dev"},
+        {"id": "s-0002-03-0", "flags": ["off_platform"], "split": "heldout"},
+        {"id": "s-0003-01-0", "flags": ["refusal"], "split": "heldout"},
+        {"id": "s-ans-001-0-0", "flags": [], "split": "heldout"},
+    ]
+    write(tmp_path / "intents.jsonl", intents)
+    write(tmp_path / "lint.jsonl", lint)
+    return [
+        "--data",
+        str(data),
+        "--intent-labels",
+        str(tmp_path / "intents.jsonl"),
+        "--lint-labels",
+        str(tmp_path / "lint.jsonl"),
+    ], rows
+
+
+def test_eval_chat_reports_the_classifier_on_labelled_ids(engine, tmp_path):
+    """`huashu eval` joins labels with texts by id, keeps the split, uses the previous buyer
+    message as context, and reports Simplified and Traditional."""
+    import opencc
+
+    args, rows = _chat_fixture(tmp_path)
+    text = {r["id"]: r["text"] for r in rows}
+    report = json.loads(run("eval", *args, "--json", "--split", "all"))
+    simplified = report["simplified"]["intents"]
+    assert simplified["messages"] == 5 and report["simplified"]["lint"]["lines"] == 5
+    misses = {m["id"]: m for m in simplified["worst_misses"]}
+    assert "s-0002-02-0" in misses and misses["s-0002-02-0"]["text"] == "好的谢谢"
+    labels = ["bargaining", "hesitation", "logistics", "refund", "other"]
+    truth = {"s-0001-00-0": "logistics", "s-0001-02-0": "logistics", "s-0002-00-0": "refund"}
+    truth |= {"s-0002-02-0": "refund", "s-0003-00-0": "bargaining"}
+    predicted = {}
+    for session in ("s-0001", "s-0002", "s-0003"):  # each session's buyer messages in order
+        remembered = None
+        for i in sorted(i for i in truth if i.startswith(session)):
+            result = engine.classify(text[i], remembered)
+            predicted[i] = str(result.intent)
+            scores = {s.intent: s.score for s in result.intents}  # what app.context remembers
+            remembered = [scores.get(intent, 0.0) for intent in SCORED_INTENTS]
+    expected = evaluate.report(list(truth.values()), list(predicted.values()), labels)
+    assert simplified["confusion"] == expected.confusion
+    assert simplified["macro_f1"] == expected.macro_f1
+    assert {i for i in truth if predicted[i] != truth[i]} == set(misses)
+    lint = report["simplified"]["lint"]
+    assert lint["categories"]["uncertain"]["recall"] == 1.0  # 可能吧
+    assert lint["clean"]["lines"] == 2 and lint["clean"]["false_alarms"] == 0
+    assert lint["warn"]["support"] == 1
+    traditional = report["traditional"]["intents"]
+    converted = opencc.OpenCC("s2twp").convert("好的谢谢")
+    assert {m["text"] for m in traditional["worst_misses"]} >= {converted}
+    assert report["traditional_gap"]["macro_f1"] == round(simplified["macro_f1"] - traditional["macro_f1"], 4)
+
+    held_out = json.loads(run("eval", *args, "--json"))
+    assert held_out["split"] == "held-out"
+    assert held_out["simplified"]["intents"]["messages"] == 3
+    assert held_out["simplified"]["lint"]["lines"] == 4
+    assert held_out["simplified"]["intents"]["multi_intent"]["secondary_labels"] == 1
+    train = json.loads(run("eval", *args, "--json", "--split", "train"))
+    assert train["simplified"]["intents"]["messages"] == 2
+
+    printed = run("eval", *args, "--split", "all")
+    assert "== traditional: intents" in printed and "false alarms on clean lines" in printed
+    assert "worst misses" in printed and "macro-F1 gap" in printed
+
+
+def test_eval_chat_without_the_data_says_where_it_goes(tmp_path):
+    args, _ = _chat_fixture(tmp_path)
+    args[1] = str(tmp_path / "nowhere")
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "eval", *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert completed.returncode == 2
+    assert "dev_chats.jsonl not found" in completed.stdout and "--data DIR" in completed.stdout
+    (tmp_path / "data" / "dev_chats.jsonl").write_text("", encoding="utf-8")  # the ids are now unknown
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "eval", *args[2:], "--data", str(tmp_path / "data"), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 2
+    assert json.loads(completed.stdout)["error"]["code"] == "eval_data"
+    assert "no text for" in completed.stdout
 
 
 def test_corpus_export_and_import_from_the_cli(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ LABELS = ["bargaining", "hesitation", "logistics", "refund", "other"]
         ("有什么优惠活动吗", Intent.BARGAINING),
         ("别家卖得比你便宜", Intent.BARGAINING),
         ("还是有点犹豫，再看看", Intent.HESITATION),
+        ("想买又怕不好用，我再考虑下", Intent.HESITATION),
         ("这个是不是正品啊", Intent.HESITATION),
         ("我165cm穿M还是L", Intent.HESITATION),
         ("快递到哪了一直没更新", Intent.LOGISTICS),
@@ -25,7 +26,12 @@ LABELS = ["bargaining", "hesitation", "logistics", "refund", "other"]
         ("寄到杭州几天能到", Intent.LOGISTICS),
         ("收到的碗碎了两个", Intent.REFUND),
         ("我要退货退款", Intent.REFUND),
-        ("漏发了一双袜子", Intent.REFUND),
+        ("漏发了一双袜子", Intent.LOGISTICS),  # a missing item is a parcel question
+        ("买了才三天就降价了，能价保吗", Intent.REFUND),  # price protection is a refund flow
+        ("两件包邮吗", Intent.BARGAINING),  # shipping fees before purchase
+        ("发票抬头能改成公司吗", Intent.OTHER),
+        ("安装师傅什么时候上门", Intent.OTHER),
+        ("好的 没问题了 谢谢", Intent.OTHER),
         ("在吗", Intent.OTHER),
         ("这个多大尺寸", Intent.OTHER),
     ],
@@ -35,7 +41,7 @@ def test_intents(engine, text, intent):
 
 
 def test_two_intents_are_both_returned(engine):
-    result = engine.classify("便宜点能包邮吗")
+    result = engine.classify("便宜点能包邮吗，什么时候发货")
     intents = [s.intent for s in result.intents]
     assert result.intent is intents[0]
     assert {Intent.BARGAINING, Intent.LOGISTICS} <= set(intents)
