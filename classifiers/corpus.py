@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
-from classifiers.types import Intent, LintRule, Reply, Severity
+from classifiers.types import Intent, LintProfile, LintRule, Reply, Severity
 
 CORPUS_DIR = Path(str(files("scripts_corpus")))
 REPLIES_DIR = CORPUS_DIR / "replies"
@@ -70,9 +71,53 @@ def rule_from_dict(entry: dict) -> LintRule:
         raise CorpusError(f"lint rule {entry.get('id', '?')!r}: {exc}") from exc
 
 
+_FAMILY_RE = re.compile(r"\{([a-z_]+)\}")
+
+
+def _families(document: dict) -> dict[str, str]:
+    """The file's named pattern families, each with the families it names expanded."""
+    families: dict[str, str] = {}
+    for name, pattern in (document.get("families") or {}).items():
+        families[str(name)] = _expand(str(pattern), families, f"family {name!r}")
+    return families
+
+
+def _expand(pattern: str, families: dict[str, str], where: str) -> str:
+    def family(match: re.Match[str]) -> str:
+        if match.group(1) not in families:
+            raise CorpusError(f"{LINT_RULES_FILE.name}: {where} names unknown family {{{match.group(1)}}}")
+        return f"(?:{families[match.group(1)]})"
+
+    return _FAMILY_RE.sub(family, pattern)
+
+
 def load_lint_rules(path: Path = LINT_RULES_FILE) -> list[LintRule]:
+    """The rules, each ``{family}`` in a pattern rule replaced by the family's expression
+    (the database stores them expanded: an editor sees the expression that runs)."""
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return [rule_from_dict(entry) for entry in document.get("rules") or ()]
+    families = _families(document)
+    rules = []
+    for entry in document.get("rules") or ():
+        if entry.get("kind") == "pattern":
+            entry = dict(entry)
+            for field in ("phrases", "not_before", "not_after"):
+                where = f"rule {entry.get('id', '?')!r}"
+                entry[field] = [_expand(str(p), families, where) for p in entry.get(field) or ()]
+        rules.append(rule_from_dict(entry))
+    return rules
+
+
+def load_lint_profiles(path: Path = LINT_RULES_FILE) -> dict[str, LintProfile]:
+    """Profile name → what it changes (``strict``, the default, changes nothing)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    profiles = {"strict": LintProfile()}
+    for name, entry in (document.get("profiles") or {}).items():
+        entry = entry or {}
+        profiles[str(name)] = LintProfile(
+            switch_off=frozenset(str(rule_id) for rule_id in entry.get("switch_off") or ()),
+            block=frozenset(str(rule_id) for rule_id in entry.get("block") or ()),
+        )
+    return profiles
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:

@@ -22,10 +22,10 @@ from classifiers.lint import Linter
 from classifiers.normalize import content_text, normalized_text
 from classifiers.rank import rank_replies
 from classifiers.tokenize import Tokenizer
-from classifiers.types import Classification, LintResult, LintRule, Reply, Suggestion
+from classifiers.types import Classification, Intent, LintProfile, LintResult, LintRule, Reply, Suggestion
 
 # Bump when normalize or tokenize change how text is analysed: stored analyses become stale.
-ANALYSIS_FORMAT = 1
+ANALYSIS_FORMAT = 2  # 2: look-alike letters, combining marks and fillers folded
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +58,11 @@ class Engine:
         rules: Iterable[LintRule],
         analyses: Mapping[str, ReplyAnalysis] | None = None,
         index: ReplyIndex | None = None,
+        profiles: Mapping[str, LintProfile] | None = None,
     ) -> None:
         """``analyses`` (reply id → stored analysis) skips re-analysing those replies;
-        an ``index`` already built for ``replies`` (see ``ReplyIndex.load``) skips building."""
+        an ``index`` already built for ``replies`` (see ``ReplyIndex.load``) skips building.
+        ``profiles`` (lint profile → what it changes) default to the rules file's."""
         self.tokenizer = tokenizer
         self.model = model
         self.rules = list(rules)
@@ -69,7 +71,8 @@ class Engine:
         self.index = index or ReplyIndex(
             (reply, analyses.get(reply.id) or self.analyze_reply(reply)) for reply in replies
         )
-        self.linter = Linter(self.rules)
+        self.profiles = dict(corpus.load_lint_profiles() if profiles is None else profiles)
+        self.linter = Linter(self.rules, self.profiles)
 
     @classmethod
     def load(
@@ -98,7 +101,7 @@ class Engine:
     ) -> Engine:
         """A new engine with other replies (and rules), sharing the tokenizer and model."""
         rules = self.rules if rules is None else rules
-        return Engine(self.tokenizer, self.model, replies, rules, analyses, index)
+        return Engine(self.tokenizer, self.model, replies, rules, analyses, index, self.profiles)
 
     def analyze(self, text: str) -> Analysis:
         return Analysis(*analyze(self.tokenizer, text))
@@ -162,5 +165,21 @@ class Engine:
             self.index, classification, analysis.content, k=k, context=context, shop_id=shop_id, boosts=boosts
         )
 
-    def lint(self, draft: str) -> LintResult:
-        return self.linter.lint(draft)
+    def lint(self, draft: str, profile: str | None = None) -> LintResult:
+        """``profile``: strict (None, the default), taobao, jd or pinduoduo."""
+        return self.linter.lint(draft, profile)
+
+    def nearest_reply(self, draft: str, *, shop_id: str | None = None) -> Suggestion | None:
+        """The approved reply nearest to a flagged ``draft``: the best one for the draft's
+        intent, ranked against the draft's own words; None when the draft has no clear intent.
+        One classification and one ranking, done only for drafts that were flagged."""
+        analysis = self.analyze(draft)
+        classification = self.model.classify(analysis.tokens, analysis.content)
+        if classification.intent is Intent.OTHER:
+            return None
+        ranked = self.rank(classification, analysis, k=3, shop_id=shop_id)
+        # A reply the agent can send as it is comes first; then the best, slots and all.
+        same_intent = [s for s in ranked if s.intent is classification.intent] or ranked
+        complete = [s for s in same_intent if not s.missing_slots]
+        best = complete or same_intent
+        return best[0] if best else None

@@ -1,29 +1,193 @@
-"""Lint an agent's draft against the banned-phrasing rules."""
+"""Lint an agent's draft against the banned-phrasing rules.
+
+Three kinds of rule (see ``scripts_corpus/lint_rules.yaml``):
+- ``phrase``: literal phrases, for editors. Matched on the folded content (no spaces,
+  punctuation, emoji; width, case, look-alikes and Traditional folded). A phrase that holds
+  a symbol ("100%", "¥1") matches only where the draft has that symbol too.
+- ``pattern``: regular expressions over the same folded content, for phrase families
+  (可能 … 吧, an IM name near a number). ``not_before`` / ``not_after`` are expressions too:
+  one that matches the text ending right before / starting right after a match (``.*`` lets it
+  look as far as it likes) makes that match ordinary wording.
+- ``single_character``: the whole draft is one character, repeated or not; its
+  ``not_after`` lists such drafts that are still polite (谢谢).
+
+A profile (strict, taobao, jd, pinduoduo) switches off what its platform allows (naming the
+shop's own platform) and blocks what strict can only warn about (naming another platform:
+strict cannot know which one is the shop's own); every rule not listed runs as written.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import re._constants as _c  # type: ignore[import-not-found]  # a parsed pattern, for its first characters
+import re._parser as _parser  # type: ignore[import-not-found]
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
-from classifiers.normalize import content_only, content_text, normalize, normalized_text
-from classifiers.types import LintFlag, LintResult, LintRule, Severity
+from classifiers.normalize import (
+    content_only,
+    content_text,
+    marked_only,
+    marked_text,
+    normalize,
+    normalized_text,
+)
+from classifiers.types import LintFlag, LintProfile, LintResult, LintRule, Severity
 
+PHRASE = "phrase"
+PATTERN = "pattern"
 SINGLE_CHARACTER = "single_character"
+STRICT = "strict"
+# A pattern this long is a mistake, not a rule (and would be slow to run on every draft).
+MAX_PATTERN_CHARS = 4000
+_FAMILY_RE = re.compile(r"\{[a-z_]+\}")
 
 
 def _fold(phrase: str) -> str:
     return content_only(normalize(phrase)).text
 
 
-def _compile(rule: LintRule) -> re.Pattern[str]:
+def _fold_marked(phrase: str) -> str:
+    return marked_only(normalize(phrase)).text
+
+
+_MAX_CLASS = 256  # a character class wider than this ([一-龥]) says nothing about a draft
+
+
+def _first_chars(items: list, nullable_ok: bool = False) -> tuple[set[str] | None, bool]:
+    """(the characters a match of the parsed ``items`` can begin with, whether it can be empty);
+    None when any character could begin it (".", a negated class)."""
+    chars: set[str] = set()
+    for op, av in items:
+        if op is _c.LITERAL:
+            return chars | {chr(av)}, False
+        if op is _c.IN:
+            if any(kind is not _c.LITERAL and kind is not _c.RANGE for kind, _ in av):
+                return None, False
+            for kind, value in av:
+                if kind is _c.LITERAL:
+                    chars.add(chr(value))
+                elif value[1] - value[0] > _MAX_CLASS:
+                    return None, False
+                else:
+                    chars.update(map(chr, range(value[0], value[1] + 1)))
+            return chars, False
+        if op in (_c.ASSERT, _c.ASSERT_NOT, _c.AT):
+            continue  # zero-width: the match begins at what follows
+        if op is _c.SUBPATTERN:
+            inner, empty = _first_chars(list(av[3]))
+        elif op is _c.BRANCH:
+            inner, empty = set(), False
+            for branch in av[1]:
+                found, branch_empty = _first_chars(list(branch))
+                if found is None:
+                    return None, False
+                inner |= found
+                empty = empty or branch_empty
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            inner, empty = _first_chars(list(av[2]))
+            empty = empty or av[0] == 0
+        else:  # ".", a back-reference, a category: anything
+            return None, False
+        if inner is None:
+            return None, False
+        chars |= inner
+        if not empty:
+            return chars, False
+    return chars, True
+
+
+def first_characters(pattern: str) -> frozenset[str] | None:
+    """The characters any match of ``pattern`` begins with, or None when that is not known.
+    A draft with none of them cannot match: most rules are skipped after one set test."""
+    try:
+        chars, empty = _first_chars(list(_parser.parse(pattern)))
+    except (re.error, RecursionError, TypeError, ValueError):
+        return None
+    return None if chars is None or empty else frozenset(chars)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: LintRule
+    pattern: re.Pattern[str]
+    marked: bool = False  # runs on the text that keeps symbols
+    not_before: re.Pattern[str] | None = None  # pattern rules: anchored at the match's start
+    not_after: re.Pattern[str] | None = None  # pattern rules: anchored at the match's end
+    starts: frozenset[str] | None = None  # what a match begins with; None: unknown
+
+    def may_match(self, chars: set[str]) -> bool:
+        return self.starts is None or not self.starts.isdisjoint(chars)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text):
+            start, end = match.span()
+            if start == end:
+                continue
+            if self.not_before is not None and self.not_before.search(text, 0, start):
+                continue
+            if self.not_after is not None and self.not_after.match(text, end):
+                continue
+            yield start, end
+
+
+def _phrase_regex(phrases: Iterable[str], not_before: Iterable[str], not_after: Iterable[str]) -> str:
     # Longest phrase first, so "全网最低" wins over a shorter phrase at the same place.
-    phrases = sorted({_fold(p) for p in rule.phrases if _fold(p)}, key=len, reverse=True)
-    if not phrases:
-        raise ValueError(f"lint rule {rule.id!r} has no phrases")
-    behind = "".join(f"(?<!{re.escape(_fold(p))})" for p in rule.not_before if _fold(p))
-    ahead_options = "|".join(re.escape(_fold(p)) for p in rule.not_after if _fold(p))
+    alternatives = sorted({p for p in phrases if p}, key=len, reverse=True)
+    behind = "".join(f"(?<!{re.escape(p)})" for p in not_before if p)
+    ahead_options = "|".join(re.escape(p) for p in not_after if p)
     ahead = f"(?!{ahead_options})" if ahead_options else ""
-    return re.compile(behind + "(?:" + "|".join(map(re.escape, phrases)) + ")" + ahead)
+    return behind + "(?:" + "|".join(map(re.escape, alternatives)) + ")" + ahead
+
+
+def _compile(rule: LintRule) -> list[_Compiled]:
+    return [replace(c, starts=first_characters(c.pattern.pattern)) for c in _compile_rule(rule)]
+
+
+def _compile_rule(rule: LintRule) -> list[_Compiled]:
+    if rule.kind == PATTERN:
+        if not rule.phrases:
+            raise ValueError(f"lint rule {rule.id!r} has no patterns")
+        before = "|".join(f"(?:{p})" for p in rule.not_before)
+        after = "|".join(f"(?:{p})" for p in rule.not_after)
+        return [
+            _Compiled(
+                rule,
+                re.compile("|".join(f"(?:{p})" for p in rule.phrases)),
+                not_before=re.compile(f"(?:{before})\\Z") if before else None,
+                not_after=re.compile(after) if after else None,
+            )
+        ]
+    compiled = []
+    plain = [p for p in rule.phrases if _fold(p) and _fold_marked(p) == _fold(p)]
+    # A phrase with a symbol in it is matched where the symbol is kept: "100%" is not "100".
+    symbols = [p for p in rule.phrases if _fold(p) and _fold_marked(p) != _fold(p)]
+    if plain:
+        regex = _phrase_regex(map(_fold, plain), map(_fold, rule.not_before), map(_fold, rule.not_after))
+        compiled.append(_Compiled(rule, re.compile(regex)))
+    if symbols:
+        regex = _phrase_regex(
+            map(_fold_marked, symbols), map(_fold_marked, rule.not_before), map(_fold_marked, rule.not_after)
+        )
+        compiled.append(_Compiled(rule, re.compile(regex), marked=True))
+    if not compiled:
+        raise ValueError(f"lint rule {rule.id!r} has no phrases")
+    return compiled
+
+
+def _pattern_problems(field: str, pattern: str) -> list[str]:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return [f"{field}: a pattern may be at most {MAX_PATTERN_CHARS} characters"]
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return [f"{field} {pattern!r}: not a regular expression ({exc})"]
+    problems = []
+    if field == "phrases" and compiled.fullmatch(""):
+        problems.append(f"{field} {pattern!r}: matches the empty text, so it would flag every draft")
+    if _FAMILY_RE.search(pattern):
+        problems.append(f"{field} {pattern!r}: a named family like {{im}} works only in lint_rules.yaml")
+    return problems
 
 
 def rule_problems(rule: LintRule) -> list[str]:
@@ -31,6 +195,14 @@ def rule_problems(rule: LintRule) -> list[str]:
     one broken rule would keep every worker's linter from building."""
     if rule.kind == SINGLE_CHARACTER:
         return ["a single_character rule has no phrases"] if rule.phrases else []
+    if rule.kind == PATTERN:
+        problems = [] if rule.phrases else ["a pattern rule needs at least one pattern in phrases"]
+        for field in ("phrases", "not_before", "not_after"):
+            for pattern in getattr(rule, field):
+                problems.extend(_pattern_problems(field, pattern))
+        return problems
+    if rule.kind != PHRASE:
+        return [f"unknown kind {rule.kind!r}: phrase, pattern or single_character"]
     problems = [] if rule.phrases else ["a phrase rule needs at least one phrase"]
     for field in ("phrases", "not_before", "not_after"):
         empty = [p for p in getattr(rule, field) if not _fold(p)]
@@ -40,52 +212,107 @@ def rule_problems(rule: LintRule) -> list[str]:
 
 
 class Linter:
-    """Compiles the rules once; ``lint`` then scans one draft."""
+    """Compiles the rules once; ``lint`` then scans one draft.
 
-    def __init__(self, rules: Iterable[LintRule]) -> None:
-        self._phrase_rules: list[tuple[LintRule, re.Pattern[str]]] = []
+    ``profiles`` maps a profile name to what it changes; ``strict`` (the default) changes nothing.
+    """
+
+    def __init__(self, rules: Iterable[LintRule], profiles: Mapping[str, LintProfile] | None = None) -> None:
+        self._compiled: list[_Compiled] = []
         self._single_character_rules: list[LintRule] = []
         for rule in rules:
             if rule.kind == SINGLE_CHARACTER:
                 self._single_character_rules.append(rule)
             else:
-                self._phrase_rules.append((rule, _compile(rule)))
-        # Every banned phrase in one plain alternation, without the rules' exceptions: most
-        # drafts are clean, and this scan (which re runs with a first-character prefilter)
-        # says so in a few microseconds; the exact rules run only on a hit.
-        phrases = {_fold(p) for rule, _ in self._phrase_rules for p in rule.phrases} - {""}
-        self._any_phrase = re.compile("|".join(map(re.escape, sorted(phrases))) or "(?!)")
+                self._compiled.extend(_compile(rule))
+        self._needs_marked = any(c.marked for c in self._compiled)
+        self._profiles = dict(profiles or {})
+        self._profiles.setdefault(STRICT, LintProfile())
+        # Each profile's rules, compiled once: a rule it blocks runs as a blocking copy.
+        self._by_profile = {
+            name: (
+                [_raised(c, profile) for c in self._compiled if c.rule.id not in profile.switch_off],
+                [r for r in self._single_character_rules if r.id not in profile.switch_off],
+            )
+            for name, profile in self._profiles.items()
+        }
 
-    def lint(self, draft: str) -> LintResult:
+    @property
+    def profiles(self) -> list[str]:
+        return sorted(self._profiles)
+
+    def _active(self, profile: str | None) -> tuple[list[_Compiled], list[LintRule]]:
+        try:
+            return self._by_profile[profile or STRICT]
+        except KeyError:
+            raise ValueError(f"unknown lint profile {profile!r}: one of {', '.join(self.profiles)}") from None
+
+    def lint(self, draft: str, profile: str | None = None) -> LintResult:
         """Flags in the order they appear; spans index the original ``draft``.
 
-        Matching ignores spaces, punctuation, emoji, full-width forms and Traditional
-        characters, so "可 能 吧~~~" and "應該是吧" are caught.
+        Matching ignores spaces, punctuation, emoji, invisible characters, full-width forms,
+        look-alike letters and Traditional characters, so "可 能 吧~~~" and "應該是吧" are caught.
         """
-        text = content_text(normalized_text(draft))
-        if len(set(text)) > 1 and (
-            not self._any_phrase.search(text)
-            # A phrase inside one of its rule's exceptions ("不可以的话"): the rules say clean.
-            or not any(pattern.search(text) for _, pattern in self._phrase_rules)
-        ):
-            return LintResult(ok=True, flags=[])
-        return self.lint_exactly(draft)
+        compiled, _ = self._active(profile)
+        normalized = normalized_text(draft)
+        text = content_text(normalized)
+        chars = set(text)
+        if len(chars) > 1:
+            marked = marked_text(normalized) if self._needs_marked else ""
+            # Most drafts are clean: a rule whose first characters are not in the draft is
+            # skipped after one set test, and the spans are mapped only when a rule matched
+            # outside its exceptions ("不可以的话" is clean).
+            if not any(
+                c.may_match(chars) and next(c.spans(marked if c.marked else text), None) for c in compiled
+            ):
+                return LintResult(ok=True, flags=[])
+        return self.lint_exactly(draft, profile)
 
-    def lint_exactly(self, draft: str) -> LintResult:
+    def lint_exactly(self, draft: str, profile: str | None = None) -> LintResult:
         """``lint`` without the clean-draft shortcut: every rule runs, spans are mapped."""
-        content = content_only(normalize(draft))
+        compiled, single_character_rules = self._active(profile)
+        normalized = normalize(draft)
+        content = content_only(normalized)
         flags: list[LintFlag] = []
         if len(set(content.text)) <= 1:
             # One character, repeated or not ("嗯", "嗯嗯", "？", "👍"): too curt to send.
             start, end = content.to_original(0, len(content.text)) if content.text else (0, len(draft))
-            for rule in self._single_character_rules:
-                flags.append(_flag(rule, draft, start, end))
-        for rule, pattern in self._phrase_rules:
-            for match in pattern.finditer(content.text):
-                start, end = content.to_original(match.start(), match.end())
-                flags.append(_flag(rule, draft, start, end))
+            for rule in single_character_rules:
+                # ``not_after`` of a single_character rule: whole drafts that are still polite.
+                if content.text not in {_fold(p) for p in rule.not_after}:
+                    flags.append(_flag(rule, draft, start, end))
+        marked = marked_only(normalized) if self._needs_marked else content
+        chars = set(content.text)
+        for rule_compiled in compiled:
+            if not rule_compiled.marked and not rule_compiled.may_match(chars):
+                continue
+            scanned = marked if rule_compiled.marked else content
+            for match_start, match_end in rule_compiled.spans(scanned.text):
+                start, end = scanned.to_original(match_start, match_end)
+                flags.append(_flag(rule_compiled.rule, draft, start, end))
+        flags = _one_per_place(flags)
         flags.sort(key=lambda flag: (flag.start, flag.end))
         return LintResult(ok=not any(f.severity is Severity.BLOCK for f in flags), flags=flags)
+
+
+def _raised(compiled: _Compiled, profile: LintProfile) -> _Compiled:
+    if compiled.rule.id not in profile.block or compiled.rule.severity is Severity.BLOCK:
+        return compiled
+    return replace(compiled, rule=replace(compiled.rule, severity=Severity.BLOCK))
+
+
+def _one_per_place(flags: list[LintFlag]) -> list[LintFlag]:
+    """One flag per category and place: a phrase rule and a pattern rule that both catch
+    "可能吧" show it once (the earlier, longer match)."""
+    flags.sort(key=lambda flag: (flag.start, -flag.end))
+    kept: list[LintFlag] = []
+    reach: dict[str, int] = {}
+    for flag in flags:
+        if flag.start < reach.get(flag.category, -1):
+            continue
+        kept.append(flag)
+        reach[flag.category] = max(flag.end, reach.get(flag.category, -1))
+    return kept
 
 
 def _flag(rule: LintRule, draft: str, start: int, end: int) -> LintFlag:

@@ -81,6 +81,14 @@ class LintRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LintProfile:
+    """What one platform's rules change: rules it does not need, and warnings it blocks."""
+
+    switch_off: frozenset[str] = frozenset()
+    block: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class LintFlag:
     rule_id: str
     category: str

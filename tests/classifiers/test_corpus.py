@@ -16,9 +16,12 @@ def test_at_least_twenty_replies_per_intent():
 
 
 def test_every_approved_reply_passes_the_linter(engine):
+    # The seed corpus was written for a Taobao shop (旺旺名, 淘宝): clean in that profile; in
+    # strict only the platform-name warning may show (strict cannot know the shop's platform).
     for reply in load_replies():
+        assert engine.lint(reply.text, "taobao").flags == [], reply.id
         result = engine.lint(reply.text)
-        assert result.flags == [], (reply.id, result.flags)
+        assert result.ok and {f.rule_id for f in result.flags} <= {"platform-taobao"}, reply.id
 
 
 def test_reply_ids_unique():

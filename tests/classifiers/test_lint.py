@@ -7,7 +7,7 @@ from classifiers.corpus import read_jsonl
 from tests.helpers import ROOT
 
 CASES = list(read_jsonl(ROOT / "eval" / "lint_cases.jsonl"))
-BLOCKING = {"uncertain", "curt", "off_platform", "absolute_claim"}
+BLOCKING = {"uncertain", "curt", "off_platform", "absolute_claim", "rude", "review_incentive"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["text"] for c in CASES])
@@ -53,9 +53,22 @@ def test_curt_span_is_the_content(engine):
 
 
 def test_warn_does_not_block(engine):
-    result = engine.lint("亲，这个价格确实没办法再改了，不过可以送您一个小礼品")
+    result = engine.lint("亲，这个价格确实没办法再改了")
     assert [f.category for f in result.flags] == ["refusal"]
     assert result.ok
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "亲，这个价格确实没办法再改了，不过可以送您一个小礼品",
+        "发货了就不能修改地址了，您可以到货时与配送员协商",
+        "订单一旦取消是无法恢复的，确认取消吗",
+        "预计明天送达，具体时效无法保证，以物流为准",
+    ],
+)
+def test_a_no_with_a_way_forward_is_clean(engine, draft):
+    assert engine.lint(draft).flags == []
 
 
 def test_several_flags_in_order(engine):
@@ -96,3 +109,133 @@ _DRAFT_PIECES = [*"可能吧應該是我也不清楚不行可以的话嗯哦亲�
 @given(st.lists(st.sampled_from(_DRAFT_PIECES), max_size=12).map("".join))
 def test_clean_draft_shortcut_never_hides_a_flag(engine, draft):
     assert engine.linter.lint(draft) == engine.linter.lint_exactly(draft)
+
+
+def _rule(**fields):
+    from classifiers import LintRule
+
+    return LintRule(
+        **{"id": "r", "category": "custom", "severity": Severity.BLOCK, "suggestion": "s", **fields}
+    )
+
+
+@pytest.mark.parametrize(
+    ("draft", "flagged"),
+    [
+        ("满100减10", False),
+        ("这件100元", False),
+        ("100%好评", True),
+        ("１００％好评", True),
+        ("100 % 好评", True),
+    ],
+)
+def test_a_phrase_with_a_symbol_needs_the_symbol(draft, flagged):
+    from classifiers.lint import Linter
+
+    result = Linter([_rule(phrases=("100%",))]).lint(draft)
+    assert bool(result.flags) is flagged
+    if flagged:
+        flag = result.flags[0]
+        assert draft[flag.start : flag.end] == flag.match and "%" in flag.match or "％" in flag.match
+
+
+def test_an_editors_pattern_rule_with_exceptions():
+    from classifiers.lint import Linter
+
+    linter = Linter([_rule(kind="pattern", phrases=("不归我们(?:管|负责)",), not_before=("如果.*",))])
+    assert [f.match for f in linter.lint("亲，这个不 归 我们管").flags] == ["不 归 我们管"]
+    assert linter.lint("如果真的不归我们管，我也会帮您转达").flags == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"kind": "pattern", "phrases": ("(unclosed",)}, "not a regular expression"),
+        ({"kind": "pattern", "phrases": ("x*",)}, "empty text"),
+        ({"kind": "pattern", "phrases": ("加{im}",)}, "lint_rules.yaml"),
+        ({"kind": "pattern", "phrases": ()}, "at least one pattern"),
+        ({"kind": "pattern", "phrases": ("a",), "not_after": ("(",)}, "not_after"),
+        ({"kind": "nonsense", "phrases": ("a",)}, "unknown kind"),
+    ],
+)
+def test_broken_pattern_rules_are_refused(fields, problem):
+    from classifiers.lint import rule_problems
+
+    problems = rule_problems(_rule(**fields))
+    assert problems and any(problem in p for p in problems)
+
+
+def test_profiles(engine):
+    draft = "亲，感谢您对京东的支持"
+    strict = engine.lint(draft)
+    assert [(f.rule_id, f.severity) for f in strict.flags] == [("platform-jd", Severity.WARN)] and strict.ok
+    assert engine.lint(draft, "jd").flags == []
+    for other in ("taobao", "pinduoduo"):
+        result = engine.lint(draft, other)
+        assert not result.ok and result.flags[0].severity is Severity.BLOCK
+    assert not engine.lint("去淘宝搜同款", "jd").ok and engine.lint("去淘宝搜同款", "taobao").ok
+    # What every platform forbids stays blocked in every profile.
+    for profile in (None, "strict", "taobao", "jd", "pinduoduo"):
+        assert not engine.lint("好评返现5元", profile).ok
+        assert not engine.lint("加我微信", profile).ok
+        assert not engine.lint("去抖音搜我们店", profile).ok
+    with pytest.raises(ValueError, match="unknown lint profile"):
+        engine.lint(draft, "amazon")
+
+
+def test_an_unknown_family_is_named(tmp_path):
+    from classifiers.corpus import CorpusError, load_lint_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - {id: r, category: c, severity: block, suggestion: s,\n"
+        "     kind: pattern, phrases: ['加{nope}']}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CorpusError, match="nope"):
+        load_lint_rules(path)
+
+
+def test_pattern_words_survive_folding(engine):
+    # Patterns are not folded like phrases: each word in them must already be what folding
+    # makes of it (Simplified, lower-case), or the pattern could never match.
+    import re
+
+    from classifiers.normalize import normalize
+
+    for rule in engine.rules:
+        if rule.kind != "pattern":
+            continue
+        for pattern in (*rule.phrases, *rule.not_before, *rule.not_after):
+            for word in re.findall(r"[\u4e00-\u9fffA-Za-z]+", re.sub(r"\\.|\(\?[:<!=]+", "", pattern)):
+                assert normalize(word).text == word, (rule.id, word)
+
+
+def test_first_characters():
+    from classifiers.lint import first_characters
+
+    assert first_characters("(?:我们?|小妹)?不(?:清楚|知道)") == frozenset("我小不")
+    assert first_characters("(?<![0-9])1[3-9]") == frozenset("1")
+    assert first_characters(".*可以") is None
+    assert first_characters("x?") is None  # can match nothing: no first character
+
+
+_FAMILY_PIECES = [
+    *"可能吧也许估计好像不清楚知道确定我也您如果加微信vxq扣扣号联系商家厂家自己不能无法可以帮您最好的第一时间绝对100%棉京东淘宝",
+    "吧",
+    "订单",
+    "13812345678",
+    "公众号",
+    "一旦取消",
+    "感谢您的支持",
+    "\u200b",
+    "🌹",
+    " ",
+    "，",
+]
+
+
+@given(st.lists(st.sampled_from(_FAMILY_PIECES), max_size=14).map("".join))
+def test_first_character_skips_never_hide_a_flag(engine, draft):
+    for profile in (None, "jd"):
+        assert engine.linter.lint(draft, profile) == engine.linter.lint_exactly(draft, profile)

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,7 +60,17 @@ def test_offsets_always_point_into_original(text):
             assert normalize(piece).text == char
 
 
-_PIECES = [*"可能吧應該是 ，！!!~~。.😊ＡＢabc１嗯\u3000\n\t[]#E-s64/:好⑴藉口哈", "#E-s64", "/:rose", "  "]
+_PIECES = [
+    *"可能吧應該是 ，！!!~~。.😊ＡＢabc１嗯\u3000\n\t[]#E-s64/:好⑴藉口哈",
+    *"\u200b\u202e\u202c\u0336\u0301\u3164хԛνⓥ🅠🇶%％¥+",
+    "#E-s64",
+    "/:rose",
+    "  ",
+    "聯絡",
+    "支援",
+    "隨身碟",
+    "程序",
+]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
@@ -68,3 +79,44 @@ def test_fast_path_equals_the_mapped_one(text):
     normalized = normalize(text)
     assert normalized_text(text) == normalized.text
     assert content_text(normalized.text) == content_only(normalized).text
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [
+        ("微\u200b信", "微信"),  # zero-width space
+        ("微\u200d信\ufeff", "微信"),  # zero-width joiner, BOM
+        ("\u202e加微信\u202c", "加微信"),  # bidi override and its end
+        ("微\u0336信\u0336", "微信"),  # strike-through combining marks
+        ("v\u3164x", "vx"),  # Hangul filler, an invisible letter
+        ("v\u0445", "vx"),  # Cyrillic х
+        ("\u051a\u051b", "qq"),  # Cyrillic qa
+        ("\u03bd\u03c7", "vx"),  # Greek nu, chi
+        ("ⓥⓧ", "vx"),  # circled letters (NFKC)
+        ("🅠🆀🇶", "qqq"),  # enclosed capitals in the emoji block are letters, not pictures
+        ("ＶＸ", "vx"),  # full-width
+    ],
+)
+def test_evasion_folds(typed, folded):
+    assert content_only(normalize(typed)).text == folded
+    assert content_text(normalized_text(typed)) == folded
+
+
+def test_taiwan_wording_folds_to_mainland_wording():
+    assert normalize("請您聯絡商家，不支援").text == "请您联系商家,不支持"
+    # A phrase that changes length keeps the offsets right: only its own run goes char by char.
+    normalized = normalize("隨身碟 聯絡客服")
+    assert len(normalized.spans) == len(normalized.text) and normalized.text.endswith("联系客服")
+    # Simplified text is left alone: tw2sp would turn the mainland 程序 into 进程.
+    assert normalize("小程序").text == "小程序"
+
+
+def test_percent_is_content_and_symbols_are_marked():
+    from classifiers.normalize import marked_only, marked_text
+
+    assert content_text(normalized_text("100％正品")) == "100%正品"
+    assert marked_text(normalized_text("¥ 99，包邮")) == "¥99包邮"
+    marked = marked_only(normalize("价格 ¥99"))
+    assert marked.text == "价格¥99"
+    start, end = marked.to_original(2, 5)
+    assert "价格 ¥99"[start:end] == "¥99"
