@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import store
-from app.api import agents, demo, editors, ops, ws
+from app.api import agents, analytics, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         editors.rules,
         editors.audit,
         editors.corpus,
+        analytics.router,
         ops.admin,
         ws.router,
         demo.router,
