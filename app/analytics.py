@@ -8,7 +8,7 @@ Every answer is for a window of calendar days at a UTC offset, optionally one sh
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -165,20 +165,48 @@ def reply_usage(
     return {**when.body(), "total": len(ordered), "replies": ordered[offset : offset + limit]}
 
 
+def _answered(session: Session, window: store.Window) -> Iterator[tuple[store.OfferedMessage, bool | None]]:
+    """Each buyer message of the window, oldest first, and whether a suggestion was used for
+    it: an agent used or edited one of the replies it was offered, in its conversation, before
+    the conversation's next buyer message and within USE_WITHIN. Nothing offered: False. No
+    conversation id, something offered: None (feedback cannot be matched to it)."""
+    uses = store.uses_by_conversation(session, window=window, until=window.until + USE_WITHIN)
+    waiting: dict[str, store.OfferedMessage] = {}  # each conversation's last message, undecided
+
+    def used(message: store.OfferedMessage, before: datetime | None) -> bool:
+        end = message.created_at + USE_WITHIN
+        end = min(end, before) if before is not None else end
+        offered = set(message.reply_ids)
+        return any(
+            message.created_at <= at < end and reply_id in offered
+            for at, reply_id in uses.get(message.conversation_id or "", ())
+        )
+
+    for message in store.offered_messages(session, window=window):
+        if message.conversation_id is None:
+            yield message, (False if not message.reply_ids else None)
+            continue
+        previous = waiting.pop(message.conversation_id, None)
+        if previous is not None:
+            yield previous, used(previous, message.created_at)
+        waiting[message.conversation_id] = message
+    for message in waiting.values():
+        yield message, used(message, None)
+
+
 def intent_days(database: DatabaseEngine, when: Period) -> dict:
-    """Per day and best-scored intent: messages, abstentions, uses and the use rate; and per
-    day, every intent together (every day of the window, zeros included)."""
-    window = when.window
-    with Session(database) as session:
-        messages = store.messages_by_day(session, window=window)
-        uses = store.uses_by_day(session, window=window)
+    """Per day and best-scored intent: messages, abstentions, the messages a suggestion was
+    used for and their share; and per day, every intent together (every day of the window,
+    zeros included)."""
+    zone = timezone(timedelta(minutes=when.utc_offset_minutes))
     cells: dict[tuple[str, str], dict[str, int]] = {}
-    for day, intent, abstained, count in messages:
-        cell = cells.setdefault((day, intent), {"messages": 0, "abstentions": 0, "used": 0})
-        cell["messages"] += count
-        cell["abstentions"] += count if abstained else 0
-    for day, intent, count in uses:
-        cells.setdefault((day, intent), {"messages": 0, "abstentions": 0, "used": 0})["used"] += count
+    with Session(database) as session:
+        for message, used in _answered(session, when.window):
+            day = message.created_at.astimezone(zone).date().isoformat()
+            cell = cells.setdefault((day, message.intent), {"messages": 0, "abstentions": 0, "used": 0})
+            cell["messages"] += 1
+            cell["abstentions"] += message.abstained
+            cell["used"] += used is True
     days = [
         {"day": day, "intent": intent, **cell, "use_rate": _rate(cell["used"], cell["messages"])}
         for (day, intent), cell in sorted(cells.items())
@@ -256,46 +284,18 @@ def edits(database: DatabaseEngine, when: Period, *, limit: int, similarity: int
 def coverage(
     database: DatabaseEngine, when: Period, *, intent: str | None, limit: int, similarity: int
 ) -> dict:
-    """Buyer messages for which no suggestion was used, by intent and grouped by similar text:
-    where a reply is missing.
-
-    A message is covered when, in its conversation, an agent used or edited one of the
-    replies it was offered before the conversation's next buyer message (and within
-    USE_WITHIN). A message with nothing offered is never covered; one without a
-    conversation id cannot be matched to feedback, so it counts only when nothing was offered.
-    """
-    window = when.window
+    """Buyer messages for which no suggestion was used (see ``_answered``), by intent and
+    grouped by similar text: where a reply is missing. Messages whose use cannot be known
+    (no conversation id, something offered) are left out."""
     totals: Counter[str] = Counter()
     uncovered: dict[str, list[str]] = {}
     with Session(database) as session:
-        uses = store.uses_by_conversation(session, window=window, until=window.until + USE_WITHIN)
-        waiting: dict[str, store.OfferedMessage] = {}  # each conversation's last message, undecided
-
-        def decide(message: store.OfferedMessage, before: datetime | None) -> None:
-            if intent is not None and message.intent != intent:
-                return
-            end = message.created_at + USE_WITHIN
-            end = min(end, before) if before is not None else end
-            offered = set(message.reply_ids)
-            used = any(
-                message.created_at <= at < end and reply_id in offered
-                for at, reply_id in uses.get(message.conversation_id or "", ())
-            )
+        for message, used in _answered(session, when.window):
+            if used is None or (intent is not None and message.intent != intent):
+                continue
             totals[message.intent] += 1
             if not used:
                 uncovered.setdefault(message.intent, []).append(message.text)
-
-        for message in store.offered_messages(session, window=window):
-            if message.conversation_id is None:
-                if not message.reply_ids:
-                    decide(message, None)
-                continue
-            previous = waiting.pop(message.conversation_id, None)
-            if previous is not None:
-                decide(previous, message.created_at)
-            waiting[message.conversation_id] = message
-        for message in waiting.values():
-            decide(message, None)
     intents: list[dict[str, Any]] = [
         {
             "intent": name,

@@ -833,14 +833,6 @@ class Window(NamedTuple):
     utc_offset_minutes: int
 
 
-def _day(session: Session, column: Any, offset_minutes: int) -> Any:
-    """The calendar day (YYYY-MM-DD) of a UTC timestamp column at ``offset_minutes``."""
-    if session.get_bind().dialect.name == "postgresql":
-        local = func.timezone("UTC", column) + func.make_interval(0, 0, 0, 0, 0, offset_minutes)
-        return func.to_char(local, "YYYY-MM-DD")
-    return func.date(column, f"{offset_minutes:+d} minutes")
-
-
 def _events_in(window: Window) -> list[Any]:
     conditions = [
         _suggestion_event.c.created_at >= window.since,
@@ -896,28 +888,6 @@ def feedback_action_counts(session: Session, *, window: Window) -> dict[tuple[st
     return {(r, a): n for r, a, n in session.exec(statement).all()}
 
 
-def messages_by_day(session: Session, *, window: Window) -> list[tuple[str, str, bool, int]]:
-    """(day, intent, abstained, messages) of the answered buyer messages."""
-    day = _day(session, _suggestion_event.c.created_at, window.utc_offset_minutes).label("day")
-    statement = (
-        select(day, _suggestion_event.c.intent, _suggestion_event.c.abstained, func.count())
-        .where(*_events_in(window))
-        .group_by(day, _suggestion_event.c.intent, _suggestion_event.c.abstained)
-    )
-    return [(str(d), i, bool(a), n) for d, i, a, n in session.exec(statement).all()]
-
-
-def uses_by_day(session: Session, *, window: Window) -> list[tuple[str, str, int]]:
-    """(day, intent, uses): feedback ``used`` or ``edited``, by the intent it was suggested for."""
-    day = _day(session, _feedback_event.c.created_at, window.utc_offset_minutes).label("day")
-    statement = (
-        select(day, _feedback_event.c.intent, func.count())
-        .where(*_feedback_in(window), _feedback_event.c.action.in_(("used", "edited")))
-        .group_by(day, _feedback_event.c.intent)
-    )
-    return [(str(d), i, n) for d, i, n in session.exec(statement).all()]
-
-
 def edited_final_texts(
     session: Session, *, window: Window, reply_ids: list[str], limit: int
 ) -> list[tuple[str, str]]:
@@ -937,6 +907,7 @@ def edited_final_texts(
 class OfferedMessage(NamedTuple):
     conversation_id: str | None
     intent: str
+    abstained: bool
     text: str
     reply_ids: list[str]
     created_at: datetime
@@ -946,7 +917,14 @@ def offered_messages(session: Session, *, window: Window) -> Iterator[OfferedMes
     """The answered buyer messages of the window, oldest first, streamed."""
     table = _suggestion_event.c
     statement = (
-        sql_select(table.conversation_id, table.intent, table.text, table.reply_ids, table.created_at)
+        sql_select(
+            table.conversation_id,
+            table.intent,
+            table.abstained,
+            table.text,
+            table.reply_ids,
+            table.created_at,
+        )
         .where(*_events_in(window))
         .order_by(table.created_at, table.id)
         .execution_options(yield_per=2000)
