@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import JSON, Column, event, func, inspect, make_url, or_, text, true, update
+from sqlalchemy import JSON, Column, bindparam, event, func, inspect, make_url, or_, text, true, update
 from sqlalchemy import false as sql_false
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Connection
@@ -704,6 +704,94 @@ def update_reply(
             detail={"status": status, "from": expected_version},
         ),
     )
+
+
+class ReplyWrite(NamedTuple):
+    """One reply of a bulk write: new when ``expected_version`` is None."""
+
+    reply: Reply
+    analysis: ReplyAnalysis
+    status: str
+    expected_version: int | None
+
+
+def write_replies(
+    session: Session, *, writes: list[ReplyWrite], analyzer: str, actor: str, changed_in: int
+) -> list[str]:
+    """Insert and update many replies at once (inside a ``corpus_change``), with their audit
+    lines and history: a few statements, each sent with all its rows (executemany), not a
+    round trip per reply. An update applies only at its expected version; returns the ids
+    that were at another one (the caller rolls back). ``IdTaken`` if a new id exists."""
+    if not writes:
+        return []
+    connection = session.connection()
+    now = _now()
+    reply, audit, history = ReplyRow.__table__, AuditLog.__table__, CorpusHistory.__table__  # type: ignore[attr-defined]
+    new = [w for w in writes if w.expected_version is None]
+    changed = [w for w in writes if w.expected_version is not None]
+    values = {
+        w.reply.id: {**_reply_values(w.reply, w.analysis, analyzer, w.status), "updated_at": now}
+        for w in writes
+    }
+    if new:
+        try:
+            connection.execute(
+                reply.insert(),
+                [
+                    {"id": w.reply.id, "version": 1, "changed_in": changed_in, **values[w.reply.id]}
+                    for w in new
+                ],
+            )
+        except IntegrityError as exc:
+            raise IdTaken("an imported id") from exc
+    stale: list[str] = []
+    if changed:
+        names = [name for name in values[changed[0].reply.id] if name != "id"]
+        statement = (
+            reply.update()
+            .where(reply.c.id == bindparam("b_id"), reply.c.version == bindparam("b_expected"))
+            .values(
+                version=reply.c.version + 1, changed_in=changed_in, **{n: bindparam(f"b_{n}") for n in names}
+            )
+        )
+        rows = [
+            {
+                "b_id": w.reply.id,
+                "b_expected": w.expected_version,
+                **{f"b_{n}": values[w.reply.id][n] for n in names},
+            }
+            for w in changed
+        ]
+        updated = connection.execute(statement, rows)
+        if not connection.dialect.supports_sane_multi_rowcount or updated.rowcount != len(rows):
+            expected = {w.reply.id: (w.expected_version or 0) + 1 for w in changed}
+            now_at: dict[str, int] = {}
+            for start in range(0, len(changed), 500):
+                ids = [w.reply.id for w in changed[start : start + 500]]
+                now_at.update(
+                    connection.execute(select(reply.c.id, reply.c.version).where(reply.c.id.in_(ids))).all()
+                )
+            stale = [i for i, version in expected.items() if now_at.get(i) != version]
+            if stale:
+                return stale
+    audits, versions = [], []
+    for w in writes:
+        created = w.expected_version is None
+        detail: dict[str, Any] = (
+            {"status": w.status} if created else {"status": w.status, "from": w.expected_version}
+        )
+        audits.append({
+            "actor": actor, "action": "create_reply" if created else "update_reply",
+            "target": w.reply.id, "detail": detail, "created_at": now,
+        })  # fmt: skip
+        data = {name: value for name, value in values[w.reply.id].items() if name not in _NOT_HISTORY}
+        versions.append({
+            "entity": "reply", "entity_id": w.reply.id, "version": (w.expected_version or 0) + 1,
+            "data": data, "actor": actor, "created_at": now,
+        })  # fmt: skip
+    connection.execute(audit.insert(), audits)
+    connection.execute(history.insert(), versions)
+    return stale
 
 
 def lint_rule_row(session: Session, *, rule_id: str) -> LintRuleRow | None:
