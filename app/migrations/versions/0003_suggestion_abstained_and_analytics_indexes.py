@@ -26,11 +26,12 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_suggestion_event_conversation_id"), ["conversation_id"], unique=False
         )
-    with op.batch_alter_table("feedback_event", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_feedback_event_conversation_id"), ["conversation_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_feedback_event_created_at"), ["created_at"], unique=False)
+    # If not there yet: a database adopted from before migrations may come from a create_all
+    # that made them.
+    op.create_index(
+        "ix_feedback_event_conversation_id", "feedback_event", ["conversation_id"], if_not_exists=True
+    )
+    op.create_index("ix_feedback_event_created_at", "feedback_event", ["created_at"], if_not_exists=True)
 
 
 def downgrade() -> None:
