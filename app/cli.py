@@ -516,6 +516,29 @@ def cmd_corpus(args, stdin: TextIO, out: TextIO) -> int:
         database.dispose()
 
 
+def cmd_report(args, stdin: TextIO, out: TextIO) -> int:
+    """The analytics' charts (SVG) and a summary table from the DATABASE_URL database."""
+    from app import analytics, report, store
+    from app.config import get_settings
+    from app.errors import ApiError
+
+    try:
+        when = analytics.period(
+            args.from_, args.to, utc_offset_minutes=args.utc_offset_minutes, shop_id=args.shop_id
+        )
+    except ApiError as exc:
+        out.write(f"{exc.message}\n")
+        return 2
+    database = store.connect(get_settings().database_url)
+    try:
+        store.upgrade(database)
+        for path in report.write_report(database, when, Path(args.out)):
+            out.write(f"{path}\n")
+    finally:
+        database.dispose()
+    return 0
+
+
 # What the browser loads; the extension's tests and package.json stay out of the zip.
 EXTENSION_PARTS = ("manifest.json", "background.js", "content", "panel", "options")
 
@@ -627,6 +650,16 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--format", choices=["yaml", "csv", "json"], default=None)
     imported.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
     corpus.set_defaults(run=cmd_corpus)
+    reporting = commands.add_parser("report", help="the analytics as SVG charts and a summary table")
+    reporting.add_argument("--out", required=True, help="the folder to write (made if missing)")
+    reporting.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    reporting.add_argument("--to", help="last day, YYYY-MM-DD, included (default: today)")
+    reporting.add_argument("--shop-id", help="one shop's messages only")
+    reporting.add_argument(
+        "--utc-offset-minutes", type=int, default=480, choices=range(-720, 841), metavar="MINUTES",
+        help="where a day begins (default 480: China time)",
+    )  # fmt: skip
+    reporting.set_defaults(run=cmd_report)
     extension = commands.add_parser("extension", help="the agents' browser extension")
     extension_actions = extension.add_subparsers(dest="action", required=True)
     pack = extension_actions.add_parser("pack", help="zip extension/ for Load unpacked or the Web Store")

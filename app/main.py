@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import logs, store
-from app.api import agents, demo, docs, editors, ops, ws
+from app.api import agents, analytics, demo, docs, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, describe_database, get_settings
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         editors.rules,
         editors.audit,
         editors.corpus,
+        analytics.router,
         ops.admin,
         ws.router,
         demo.router,

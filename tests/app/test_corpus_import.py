@@ -316,3 +316,167 @@ def test_ten_thousand_replies_import_in_seconds(client, editor, database):
         ).status_code
         == 200
     )
+
+
+# The studio uploads the file as multipart/form-data.
+
+
+def _upload(client, editor, files, dry_run: bool, query: str = "", **kwargs):
+    return client.post(f"/v1/corpus/import?dry_run={str(dry_run).lower()}{query}", files=files,
+                       headers=editor, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "filename, part_type, query, media",
+    [
+        ("corpus.yaml", "application/yaml", "", "application/yaml"),
+        ("corpus.csv", "application/octet-stream", "", "text/csv"),  # the file name says CSV
+        ("corpus.json", "application/json", "", "application/json"),
+        ("export", "application/octet-stream", "&format=json", "application/json"),
+    ],
+)
+def test_a_multipart_upload_is_a_dry_run_then_applied(
+    client, editor, database, filename, part_type, query, media
+):
+    new_id = f"upl-{_uid()}"
+    body = _serialize([{"id": new_id, "intents": ["refund"], "text": "亲，退款马上为您处理哦"}], media)
+    files = {"file": (filename, body.encode(), part_type)}
+    before = _counts(database)
+    dry = _upload(client, editor, files, dry_run=True, query=query)
+    assert dry.status_code == 200, dry.text
+    assert [i["id"] for i in dry.json()["created"]] == [new_id] and _counts(database) == before
+    applied = _upload(client, editor, files, dry_run=False, query=query)
+    assert applied.status_code == 200 and applied.json()["applied"] is True
+    assert client.get(f"/v1/replies/{new_id}", headers=editor).json()["text"] == "亲，退款马上为您处理哦"
+
+
+def test_bad_multipart_uploads_are_refused_and_nothing_applied(client, editor, database):
+    before = _counts(database)
+    item = json.dumps({"replies": [{"id": f"upl-{_uid()}", "intents": ["refund"], "text": "亲"}]}).encode()
+    no_format = _upload(
+        client, editor, {"file": ("corpus.txt", item, "application/octet-stream")}, dry_run=False
+    )
+    assert no_format.status_code == 415 and no_format.json()["error"]["code"] == "unsupported_media_type"
+    both = [("a", ("a.json", item, "application/json")), ("b", ("b.json", item, "application/json"))]
+    two = _upload(client, editor, both, dry_run=False)
+    assert two.status_code == 422 and two.json()["error"]["code"] == "invalid_request"
+    no_file = _upload(client, editor, None, dry_run=False, data={"note": "nothing"})
+    assert no_file.status_code in (415, 422)  # a urlencoded form is not a corpus file either
+    boundary = "XyZ"
+    truncated = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.json"\r\n\r\n'.encode()
+        + item
+    )
+    for content_type, content in (
+        (f"multipart/form-data; boundary={boundary}", truncated),  # never closed
+        ("multipart/form-data", truncated),  # no boundary
+        (f"multipart/form-data; boundary={boundary}", b"garbage with no boundary at all"),
+    ):
+        response = client.post("/v1/corpus/import?dry_run=false", content=content,
+                               headers={**editor, "Content-Type": content_type})  # fmt: skip
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "malformed_import"
+    unclosed = {"file": ("c.yaml", b"replies:\n  - id: [unclosed\n", "application/yaml")}
+    malformed = _upload(client, editor, unclosed, dry_run=False)
+    raw = _import(client, editor, unclosed["file"][1], "application/yaml", dry_run=False)
+    assert malformed.status_code == 422 and malformed.json() == raw.json()  # the same line as the file alone
+    assert malformed.json()["error"]["detail"]["line"] == 3
+    assert _counts(database) == before
+
+
+def test_a_50_mb_multipart_upload_is_refused_and_nothing_applied(client, editor, database):
+    before = _counts(database)
+    line = "  - {id: big, intents: [refund], text: 亲}\n"
+    file = ("replies:\n" + line * (50 * 1024 * 1024 // len(line.encode()) + 1)).encode()
+    response = _upload(client, editor, {"file": ("big.yaml", file, "application/yaml")}, dry_run=False)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.yaml"\r\n\r\n'.encode()
+    )
+    body = head + file + f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():  # no Content-Length: the route counts as it reads
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    form = {**editor, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    streamed = client.post("/v1/corpus/import?dry_run=false", content=chunks(), headers=form)
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "body_too_large"
+    assert _counts(database) == before
+
+
+def test_a_large_import_racing_an_edit_has_one_winner_and_applies_all_or_nothing(client, editor, database):
+    """2,000 replies written in bulk against one edit of one of them, both from version 1:
+    either the import lands whole and the edit is stale, or the edit lands and none of the
+    import does."""
+    uid = _uid()
+    items = [{"id": f"race-bulk-{uid}-{n}", "intents": ["refund"], "text": f"亲，第{n}单退款已提交",
+              "status": "draft"} for n in range(2000)]  # fmt: skip
+    first = _import(client, editor, json.dumps({"replies": items}), "application/json", dry_run=False)
+    assert first.status_code == 200 and len(first.json()["created"]) == 2000
+    target = f"/v1/replies/{items[1234]['id']}"
+    file = json.dumps(
+        {"replies": [{**item, "version": 1, "text": item["text"] + "（导入）"} for item in items]}
+    )
+    results: dict[str, int] = {}
+    start = threading.Barrier(2)
+
+    def do_import():
+        start.wait()
+        results["import"] = _import(client, editor, file, "application/json", dry_run=False).status_code
+
+    def do_edit():
+        start.wait()
+        results["edit"] = client.patch(target, json={"version": 1, "text": "亲，退款已提交（编辑）"},
+                                       headers=editor).status_code  # fmt: skip
+
+    threads = [threading.Thread(target=do_import), threading.Thread(target=do_edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with Session(database) as session:
+        rows = store.reply_rows_by_id(session, ids=[item["id"] for item in items])
+    imported = [row for row in rows.values() if row.text.endswith("（导入）")]
+    if results["import"] == 200:
+        assert results["edit"] == 409 and len(imported) == 2000
+        assert all(row.version == 2 for row in rows.values())
+    else:
+        assert (results["import"], results["edit"]) == (422, 200) and imported == []
+        assert rows[items[1234]["id"]].text == "亲，退款已提交（编辑）"
+        assert sorted(row.version for row in rows.values()) == [1] * 1999 + [2]
+    history = client.get(f"{target}/history", headers=editor).json()
+    assert [v["version"] for v in history] == [1, 2]
+
+
+def test_a_bulk_write_that_finds_a_newer_version_writes_nothing(client, editor, database, engine):
+    """The store's bulk write checks every update's version itself (the corpus lock makes a
+    mismatch rare, never silent): one stale reply rolls the whole batch back."""
+    from classifiers import Reply
+
+    uid = _uid()
+    replies = [Reply(id=f"bulk-stale-{uid}-{n}", intents=("refund",), text=f"亲，第{n}单") for n in range(3)]
+    for reply in replies:
+        client.post(
+            "/v1/replies", headers=editor, json={"id": reply.id, "intents": ["refund"], "text": reply.text}
+        )
+    before = _counts(database)
+    writes = [
+        store.ReplyWrite(
+            Reply(id=r.id, intents=r.intents, text=r.text + "改"), engine.analyze_reply(r), "approved", 1
+        )
+        for r in replies
+    ]
+    writes[1] = writes[1]._replace(expected_version=7)  # the database has 1
+    with (
+        Session(database) as session,
+        pytest.raises(LookupError),
+        store.corpus_change(session, replies_changed=True) as version,
+    ):
+        stale = store.write_replies(session, writes=writes, analyzer="x", actor="t", changed_in=version)
+        assert stale == [replies[1].id]
+        raise LookupError  # as the import does: the change is rolled back
+    assert _counts(database) == before
+    for reply in replies:
+        assert client.get(f"/v1/replies/{reply.id}", headers=editor).json()["text"] == reply.text
