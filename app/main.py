@@ -7,9 +7,11 @@ import contextlib
 import gc
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import store
@@ -25,6 +27,8 @@ from app.sync import CorpusSync
 from classifiers import Engine
 
 log = logging.getLogger("huashu")
+# The script editors' studio: static files shipped in the package (README "The studio").
+STUDIO_DIR = Path(__file__).with_name("studio")
 
 
 class BodyLimitMiddleware:
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    app.mount("/studio", StaticFiles(directory=STUDIO_DIR, html=True), name="studio")
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,
