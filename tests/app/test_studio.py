@@ -38,8 +38,11 @@ def chromium():
 @pytest.fixture()
 def context(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    errors: list[str] = []
+    context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
     yield context
     context.close()
+    assert errors == []  # no script error in any tab
 
 
 def api(server, method: str, path: str, key: str = "alice", **kwargs) -> httpx.Response:
@@ -111,3 +114,81 @@ def test_sign_in_and_find_a_reply_by_a_traditional_query(context, server):
     expect(other.get_by_test_id("key")).to_be_visible()
     page.reload()
     expect(page.get_by_test_id("reply-row").first).to_be_visible()
+
+
+def _draft(server, reply_id: str, **fields) -> dict:
+    body = {"id": reply_id, "intents": ["logistics"], "text": "亲，今天下单明天就发货哦", "tags": ["发货"],
+            "triggers": ["什么时候发货", "明天能发吗"], "status": "draft", **fields}  # fmt: skip
+    created = api(server, "POST", "/v1/replies", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_edit_with_live_lint_a_stale_edit_from_another_tab_and_the_workflow(context, server):
+    reply = _draft(
+        server, "studio-edit-ship", slots={"courier": None}, text="亲，今天下单明天就用{courier}发货哦"
+    )
+    page = sign_in(context, server)
+    page.goto(f"{server['base']}/studio/#/reply/{reply['id']}")
+    text = page.get_by_test_id("reply-text")
+    expect(text).to_have_value(reply["text"])
+    expect(page.locator("input[data-slot=courier]")).to_be_visible()
+    text.press("End")
+    text.press_sequentially("，可能吧", delay=40)  # as a person types
+    flag = page.get_by_test_id("lint-flag").first
+    expect(flag).to_have_attribute("data-severity", "block")
+    expect(flag).to_contain_text("可能吧")
+    expect(page.locator("mark.block")).to_have_text("可能吧")
+    page.get_by_test_id("try").click()
+    expect(page.get_by_test_id("try-row").first).to_contain_text("第 ")
+    page.screenshot(path=str(DOCS / "studio-editor.png"), full_page=True)
+    text.fill("亲，今天下单，明天一早就用{courier}发货哦")
+    expect(page.get_by_test_id("lint-flag")).to_have_count(0)
+    expect(page.get_by_test_id("lint-status")).to_contain_text("未发现")
+
+    # Bob, in another tab, saves first; Alice's save is refused and shows his version beside hers.
+    other = sign_in(context, server, "bob")
+    other.goto(f"{server['base']}/studio/#/reply/{reply['id']}")
+    expect(other.get_by_test_id("reply-text")).to_have_value(reply["text"])
+    other.get_by_test_id("reply-text").fill("亲，今天下单今天就用{courier}发货哦")
+    other.get_by_test_id("save").click()
+    expect(other.get_by_test_id("status")).to_contain_text("版本 2")
+    page.get_by_test_id("save").click()
+    conflict = page.get_by_test_id("conflict")
+    expect(conflict).to_contain_text("bob")
+    expect(page.get_by_test_id("conflict-theirs")).to_contain_text("今天就用{courier}发货")
+    expect(page.get_by_test_id("conflict-mine")).to_contain_text("明天一早就用{courier}发货")
+    stored = api(server, "GET", f"/v1/replies/{reply['id']}").json()
+    assert (stored["version"], stored["text"]) == (
+        2,
+        "亲，今天下单今天就用{courier}发货哦",
+    )  # not overwritten
+    page.get_by_test_id("keep-mine").click()
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("status")).to_contain_text("版本 3")
+    assert (
+        api(server, "GET", f"/v1/replies/{reply['id']}").json()["text"]
+        == "亲，今天下单，明天一早就用{courier}发货哦"
+    )
+
+    # The workflow: approving banned wording is refused, with the gate's reason shown.
+    text.fill("亲，可能吧，明天发货")
+    page.get_by_test_id("move-approved").click()
+    expect(page.get_by_test_id("gate")).to_contain_text("不能批准上线")
+    expect(page.get_by_test_id("gate")).to_contain_text("可能吧")
+    assert api(server, "GET", f"/v1/replies/{reply['id']}").json()["status"] == "draft"
+    text.fill("亲，今天下单，明天一早就用{courier}发货哦")
+    page.get_by_test_id("move-approved").click()
+    expect(page.get_by_test_id("status")).to_contain_text("已批准")
+    assert api(server, "GET", f"/v1/replies/{reply['id']}").json()["status"] == "approved"
+    page.get_by_test_id("move-retired").click()
+    expect(page.get_by_test_id("status")).to_contain_text("已停用")
+    page.get_by_test_id("move-draft").click()
+    expect(page.get_by_test_id("status")).to_contain_text("草稿")
+
+    # History: every version, and a diff between any two.
+    expect(page.get_by_test_id("version")).to_have_count(6)
+    page.get_by_test_id("diff-from").select_option("1")
+    page.get_by_test_id("diff-to").select_option("2")
+    expect(page.get_by_test_id("history-diff").locator("del")).to_contain_text(["明"])
+    expect(page.get_by_test_id("history-diff").locator("ins")).to_contain_text(["今"])
