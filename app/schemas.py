@@ -378,3 +378,20 @@ class CoverageGap(BaseModel):
     intent: str
     messages: int
     examples: list[dict[str, Any]]  # {"text", "count"}: similar messages grouped
+
+
+# The studio's rule editor: which approved replies a rule, as edited, would flag.
+class RuleImpactRequest(LintRuleIn):
+    id: str = Field(default="draft-rule", min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+
+
+class FlaggedReply(BaseModel):
+    reply_id: str
+    text: str
+    flags: list[FlagOut]
+
+
+class RuleImpact(BaseModel):
+    blocks: bool  # enabled and severity block: saving it is refused while count > 0
+    count: int  # approved replies it flags
+    replies: list[FlaggedReply]  # the first IMPACT_REPLIES of them, in id order

@@ -192,3 +192,89 @@ def test_edit_with_live_lint_a_stale_edit_from_another_tab_and_the_workflow(cont
     page.get_by_test_id("diff-to").select_option("2")
     expect(page.get_by_test_id("history-diff").locator("del")).to_contain_text(["明"])
     expect(page.get_by_test_id("history-diff").locator("ins")).to_contain_text(["今"])
+
+
+def test_lint_rules_show_the_replies_they_would_block_and_toggle(context, server):
+    _draft(server, "studio-rule-target", status="approved", text="亲，这个不归我们仓库管，我帮您问问哦")
+    page = sign_in(context, server)
+    page.goto(f"{server['base']}/studio/#/rule")
+    page.get_by_test_id("rule-id").fill("studio-deflecting")
+    page.get_by_test_id("rule-category").fill("deflecting")
+    page.get_by_test_id("rule-phrases").fill("不归我们仓库管")
+    page.get_by_test_id("rule-suggestion").fill("亲，这个我来帮您跟进处理哦～")
+    impacted = page.get_by_test_id("impacted-reply")
+    expect(impacted).to_have_count(1)
+    expect(impacted).to_contain_text("studio-rule-target")
+    expect(page.get_by_test_id("impact")).to_contain_text("保存会被拒绝")
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("rule-problem")).to_contain_text("rule_blocks_approved_replies")
+    assert api(server, "GET", "/v1/lint-rules/studio-deflecting").status_code == 404
+    page.get_by_test_id("rule-severity").select_option("warn")
+    expect(page.get_by_test_id("impact")).to_contain_text("不拦截")
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("history")).to_contain_text("版本 1")
+    page.goto(f"{server['base']}/studio/#/rules")
+    row = page.locator("[data-testid=rule-row][data-id=studio-deflecting]")
+    row.get_by_test_id("toggle-rule").click()
+    expect(row).to_contain_text("停用")
+    expect(row.get_by_test_id("toggle-rule")).to_have_text("启用")
+    assert api(server, "GET", "/v1/lint-rules/studio-deflecting").json()["enabled"] is False
+    page.goto(f"{server['base']}/studio/#/audit")
+    page.get_by_test_id("audit-entity").fill("studio-deflecting")
+    page.get_by_test_id("audit-entity").press("Enter")
+    expect(page.get_by_test_id("audit-row")).to_have_count(2)
+    expect(page.get_by_test_id("audit-row").first).to_contain_text("修改规则")
+
+
+def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
+    import yaml
+
+    current = api(server, "GET", "/v1/replies/ship-today").json()
+    document = {
+        "replies": [
+            {
+                "id": "studio-imported",
+                "intents": ["refund"],
+                "text": "亲，退款已为您加急处理，请留意到账哦",
+                "triggers": ["退款什么时候到账"],
+                "status": "approved",
+            },  # fmt: skip
+            {
+                **{
+                    k: current[k] for k in ("id", "intents", "triggers", "tags", "slots", "shop_id", "status")
+                },
+                "version": current["version"],
+                "text": current["text"] + "～",
+            },  # fmt: skip
+        ],
+        "lint_rules": [],
+    }
+    upload = tmp_path / "corpus.yaml"
+    upload.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("replies:\n  - id: x\n    text: [unclosed\n", encoding="utf-8")
+    page = sign_in(context, server)
+    page.get_by_role("link", name="导入导出").click()
+    page.get_by_test_id("import-file").set_input_files(str(bad))
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text("malformed_import")
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()
+
+    page.get_by_test_id("import-file").set_input_files(str(upload))
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()  # not before a dry run
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-summary")).to_contain_text("新建 1，修改 1")
+    expect(page.get_by_test_id("import-changed")).to_contain_text("ship-today")
+    expect(page.get_by_test_id("import-changed").locator("ins")).to_contain_text("～")
+    assert api(server, "GET", "/v1/replies/studio-imported").status_code == 404  # a dry run writes nothing
+    page.get_by_test_id("apply-import").click()
+    expect(page.get_by_test_id("import-summary")).to_contain_text("已导入")
+    assert api(server, "GET", "/v1/replies/studio-imported").json()["status"] == "approved"
+    assert api(server, "GET", "/v1/replies/ship-today").json()["text"].endswith("～")
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    saved = tmp_path / "export.csv"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "huashu-corpus.csv"
+    assert "studio-imported" in saved.read_text(encoding="utf-8")

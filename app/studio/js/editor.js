@@ -1,7 +1,7 @@
 // One reply: fields with live lint, slots, the try-it preview, save with its version (a stale
 // edit shows the other editor's version beside yours), the workflow, history with diffs.
 import { api } from "./api.js";
-import { INTENTS, STATUSES, WORKFLOW, commaList, fieldDiff, intentLabel, lines, shopLabel, slotNames } from "./logic.js";
+import { INTENTS, STATUSES, WORKFLOW, commaList, fieldDiff, fieldLabel, intentLabel, lines, shopLabel, slotNames } from "./logic.js";
 import { liveLint } from "./lintview.js";
 import { versionHistory, textDiff } from "./history.js";
 import { explain, formatTime, h, toast } from "./ui.js";
@@ -108,7 +108,7 @@ export async function replyEditor(container, { arg }) {
     const column = (title, values, testid) => h("div", { testid },
       h("h3", {}, title),
       EDITED.map((name) => h("div", { class: diffs.some((d) => d.field === name) ? "changed" : "" },
-        h("span", { class: "muted" }, LABELS[name], "："), h("pre", { class: "value" }, show(name, values[name])))));
+        h("span", { class: "muted" }, fieldLabel(name), "："), h("pre", { class: "value" }, show(name, values[name])))));
     conflict.replaceChildren(h("div", { class: "card conflict", testid: "conflict", role: "alert" },
       h("h3", {}, `保存冲突：${last ? last.actor : "另一位编辑"} 在 ${last ? formatTime(last.created_at) : "刚才"} 保存了版本 ${theirs.version}（你是从版本 ${state.version} 开始改的）。你的修改没有保存，对方的也没有被覆盖。`),
       h("div", { class: "side-by-side" },
@@ -172,7 +172,6 @@ export async function replyEditor(container, { arg }) {
   paintSlots();
 }
 
-const LABELS = { text: "文字", intents: "意图", triggers: "触发语", tags: "标签", slots: "槽位", shop_id: "店铺", status: "状态" };
 const pick = (r) => Object.fromEntries(EDITED.map((n) => [n, r[n]]));
 function show(name, value) {
   if (name === "intents") return value.map(intentLabel).join("、");
@@ -182,4 +181,4 @@ function show(name, value) {
   if (Array.isArray(value)) return value.join("\n") || "（无）";
   return value ?? "";
 }
-export { LABELS, show };
+export { show };

@@ -1,6 +1,6 @@
 // Every saved version of a reply or rule, and a diff between any two of them.
 import { api } from "./api.js";
-import { fieldDiff } from "./logic.js";
+import { STATUSES, fieldDiff, fieldLabel } from "./logic.js";
 import { explain, formatTime, h } from "./ui.js";
 
 /** The text's changes from `older` to `newer`, character by character (jsdiff, vendored). */
@@ -25,7 +25,7 @@ export function versionHistory(resource, id, { onRestore } = {}) {
     if (!older || !newer) { diff.replaceChildren(); return; }
     const changes = fieldDiff(older.data, newer.data);
     diff.replaceChildren(...(changes.length ? changes.map((c) => h("div", { class: "field" },
-      h("span", {}, c.field),
+      h("span", {}, fieldLabel(c.field)),
       textDiff(asText(c.from), asText(c.to)))) : [h("p", { class: "muted" }, "这两个版本的内容相同")]));
   };
   from.addEventListener("change", paintDiff);
@@ -38,7 +38,7 @@ export function versionHistory(resource, id, { onRestore } = {}) {
       return;
     }
     list.replaceChildren(...[...versions].reverse().map((v) => h("li", { testid: "version" },
-      `版本 ${v.version} · ${v.actor} · ${formatTime(v.created_at)} · ${v.data.status ?? (v.data.enabled ? "启用" : "停用")}`,
+      `版本 ${v.version} · ${v.actor} · ${formatTime(v.created_at)} · ${v.data.status ? STATUSES[v.data.status] : v.data.enabled ? "启用" : "停用"}`,
       onRestore ? h("button", { type: "button", class: "small", onclick: () => onRestore(v.data) }, "载入此版本") : null)));
     const options = () => versions.map((v) => h("option", { value: v.version }, `版本 ${v.version}`));
     from.replaceChildren(...options());

@@ -1,6 +1,6 @@
 // Live lint as the editor types: debounced /v1/lint, spans highlighted, better wording offered.
 import { api } from "./api.js";
-import { SEVERITIES, applyFix, replacementFor, segments } from "./logic.js";
+import { SEVERITIES, applyFix, categoryLabel, replacementFor, segments } from "./logic.js";
 import { debounce, explain, h } from "./ui.js";
 
 const LINT_DEBOUNCE_MS = 150;
@@ -43,7 +43,7 @@ export function liveLint(textarea, { onChange = () => {} } = {}) {
     const wording = replacementFor(flag);
     return h("li", { testid: "lint-flag", "data-severity": flag.severity, "data-rule": flag.rule_id },
       h("span", { class: `sev ${flag.severity}` }, SEVERITIES[flag.severity]),
-      `「${flag.match}」 `, h("span", { class: "muted" }, `${flag.category} · ${flag.rule_id}`),
+      `「${flag.match}」 `, h("span", { class: "muted" }, `${categoryLabel(flag.category)} · ${flag.rule_id}`),
       h("div", {}, "建议：", flag.suggestion),
       wording && h("button", { type: "button", testid: "apply-fix", onclick: () => {
         textarea.value = applyFix(text, flag);

@@ -5,7 +5,7 @@ export const SEVERITIES = { block: "禁止", warn: "提醒" };
 export const ACTIONS = {
   create_reply: "新建回复", update_reply: "修改回复", retire_reply: "停用回复",
   create_lint_rule: "新建规则", update_lint_rule: "修改规则", retire_lint_rule: "停用规则",
-  import_corpus: "导入",
+  import_corpus: "导入", seed_corpus: "载入初始语料", create_key: "新建密钥", revoke_key: "吊销密钥",
 };
 // The moves of the workflow from each status: [target status, button label].
 export const WORKFLOW = {
@@ -98,3 +98,16 @@ export function fieldDiff(older, newer) {
 export const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
 /** A comma list (either width) as a list. */
 export const commaList = (text) => text.split(/[,，、]/).map((s) => s.trim()).filter(Boolean);
+
+export const CATEGORIES = {
+  uncertain: "不确定", curt: "敷衍", off_platform: "站外引流", absolute_claim: "绝对化用语",
+  refusal: "生硬拒绝", questioning: "质问买家", deflecting: "推诿",
+};
+export const categoryLabel = (category) => CATEGORIES[category] || category;
+// Field names as editors read them (history diffs, conflicts, import reports).
+export const FIELD_LABELS = {
+  text: "文字", intents: "意图", triggers: "触发语", tags: "标签", slots: "槽位", shop_id: "店铺", status: "状态",
+  category: "类别", severity: "级别", kind: "类型", phrases: "禁用短语", not_before: "前面是这些时不算",
+  not_after: "后面是这些时不算", suggestion: "更好的说法", enabled: "启用",
+};
+export const fieldLabel = (name) => FIELD_LABELS[name] || name;
