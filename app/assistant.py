@@ -8,6 +8,7 @@ feedback boosts (``app.feedback``), both kept in the database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -18,6 +19,7 @@ from app import store
 from app.config import Settings
 from app.context import ConversationContext
 from app.errors import ApiError
+from app.events import SuggestionRecorder
 from app.feedback import FeedbackBoosts
 from app.metrics import SUGGESTIONS, child
 from app.schemas import FeedbackRequest
@@ -36,11 +38,13 @@ class Assistant:
         self.settings = settings
         self.context = ConversationContext(database, settings.context_ttl_s)
         self.feedback_boosts = FeedbackBoosts()
+        self.events = SuggestionRecorder(database)
         with Session(database) as session:
             self.feedback_boosts.catch_up(session)
 
     async def close(self) -> None:
         await self.context.close()
+        await asyncio.to_thread(self.events.close)
 
     def readiness(self) -> dict:
         """Ready when the database answers; 503 ``database_unavailable`` when it does not."""
@@ -115,6 +119,13 @@ class Assistant:
         )
         if conversation_id:
             self.context.remember(conversation_id, classification)
+        self.events.record(
+            conversation_id=conversation_id,
+            shop_id=shop_id,
+            classification=classification,
+            text=text,
+            reply_ids=[s.reply_id for s in suggestions],
+        )
         child(SUGGESTIONS, str(classification.intent)).inc(len(suggestions))
         return classification, suggestions
 

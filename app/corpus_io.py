@@ -12,10 +12,12 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 import yaml
+from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
 from app.errors import ApiError
 
@@ -71,6 +73,97 @@ def format_of(content_type: str | None, requested: str | None) -> Format:
         "unsupported_media_type",
         "send the file as application/yaml, text/csv or application/json, or say ?format=yaml|csv|json",
     )
+
+
+_FROM_SUFFIX: dict[str, Format] = {".yaml": "yaml", ".yml": "yaml", ".csv": "csv", ".json": "json"}
+
+
+@dataclass
+class Upload:
+    """One part of a multipart/form-data body."""
+
+    name: str | None
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+class MultipartReader:
+    """The parts of a ``multipart/form-data`` body (the studio's file upload), fed as it
+    arrives (python-multipart's streaming parser); the caller bounds the size."""
+
+    def __init__(self, content_type: str) -> None:
+        _, options = parse_options_header(content_type)
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise _malformed("the multipart body has no boundary in its Content-Type", None)
+        self.parts: list[Upload] = []
+        self._headers: dict[str, str] = {}
+        self._field = self._value = b""
+        self._data: list[bytes] = []
+        self._ended = False
+        self._parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._more("_field", data[start:end]),
+            "on_header_value": lambda data, start, end: self._more("_value", data[start:end]),
+            "on_header_end": self._header_end,
+            "on_part_data": lambda data, start, end: self._data.append(data[start:end]),
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        })  # fmt: skip
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError as exc:
+            raise _malformed(f"not a valid multipart body: {exc}", None) from None
+
+    def file(self, requested: str | None) -> tuple[bytes, Format]:
+        """The one uploaded file (the part named ``file``, or the only part with a file name)
+        and its format: ``?format=``, else the part's Content-Type, else its file name's suffix."""
+        try:
+            self._parser.finalize()
+        except MultipartParseError as exc:
+            raise _malformed(f"not a valid multipart body: {exc}", None) from None
+        if not self._ended:
+            raise _malformed("the multipart body ended before its closing boundary", None)
+        named = [part for part in self.parts if part.name == "file"]
+        files = named or [part for part in self.parts if part.filename]
+        if len(files) != 1:
+            raise ApiError(
+                422, "invalid_request", "send exactly one file, in a form field named 'file'",
+                [{"loc": ["body", "file"], "msg": f"{len(files)} files found", "type": "value_error"}],
+            )  # fmt: skip
+        upload = files[0]
+        if not requested:
+            media_type = (upload.content_type or "").split(";")[0].strip().lower()
+            suffix = Path(upload.filename or "").suffix.lower()
+            requested = _FROM_MEDIA_TYPE.get(media_type) or _FROM_SUFFIX.get(suffix)
+        return upload.data, format_of(None, requested)
+
+    def _more(self, name: str, data: bytes) -> None:
+        setattr(self, name, getattr(self, name) + data)
+
+    def _part_begin(self) -> None:
+        self._headers, self._data = {}, []
+
+    def _header_end(self) -> None:
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        self._field = self._value = b""
+
+    def _part_end(self) -> None:
+        _, options = parse_options_header(self._headers.get("content-disposition", ""))
+        name, filename = options.get(b"name"), options.get(b"filename")
+        self.parts.append(Upload(
+            name=None if name is None else name.decode("utf-8", "replace"),
+            filename=None if filename is None else filename.decode("utf-8", "replace"),
+            content_type=self._headers.get("content-type"),
+            data=b"".join(self._data),
+        ))  # fmt: skip
+        self._data = []
+
+    def _end(self) -> None:
+        self._ended = True
 
 
 def _malformed(message: str, line: int | None) -> ApiError:

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import store
-from app.api import agents, demo, editors, ops, ws
+from app.api import agents, analytics, demo, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, get_settings
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         editors.rules,
         editors.audit,
         editors.corpus,
+        analytics.router,
         ops.admin,
         ws.router,
         demo.router,

@@ -30,6 +30,12 @@ WS_LATENCY = Histogram(
     registry=REGISTRY,
 )
 SUGGESTIONS = Counter("huashu_suggestions_total", "Suggestions served", ["intent"], registry=REGISTRY)
+SUGGESTION_EVENTS = Counter(
+    "huashu_suggestion_events_total",
+    "Answered buyer messages recorded for the analytics (written) or lost (dropped)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 
 @cache

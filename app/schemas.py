@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from classifiers import Classification, Intent, LintResult, Suggestion
 
@@ -347,37 +347,94 @@ class PreviewResponse(LintResponse):
     ranks: list[PreviewRank]
 
 
+# Analytics (``app.analytics``): every answer names its window. Days are calendar days at
+# ``utc_offset_minutes`` (default 480: China time), ``from`` and ``to`` both included.
+class AnalyticsWindow(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", description="first day, YYYY-MM-DD")
+    to: str = Field(description="last day, YYYY-MM-DD (included)")
+    utc_offset_minutes: int
+    shop_id: str | None = Field(description="only this shop's messages and feedback; null: all")
+
+
 class ReplyUsage(BaseModel):
     reply_id: str
+    text: str | None = Field(description="null: no longer in the corpus")
+    intents: list[str]
     shop_id: str | None
     status: str | None
-    offered: int
+    offered: int = Field(description="buyer messages it was suggested for")
     shown: int
     used: int
     edited: int
     dismissed: int
-    use_rate: float | None  # (used + edited) / offered; None when never offered
+    use_rate: float | None = Field(
+        description="(used + edited) / offered (offered at least shown and every action); null: never offered"
+    )
+    never_used: bool = Field(description="neither used nor edited in the window")
+    heavily_edited: bool = Field(description="edited at least 3 times, in at least half of its uses")
+
+
+class ReplyAnalytics(AnalyticsWindow):
+    total: int = Field(description="replies matching, before limit/offset")
+    replies: list[ReplyUsage]
 
 
 class IntentDay(BaseModel):
     day: str
-    intent: str
+    intent: str = Field(description="the best-scored intent (other: none scored)")
+    messages: int = Field(description="buyer messages whose best-scored intent this is")
+    abstentions: int = Field(description="of those, the ones answered as other (not confident enough)")
+    used: int = Field(description="suggestions for this intent agents used or edited that day")
+    use_rate: float | None = Field(description="used / messages; null when no messages")
+
+
+class DayTotal(BaseModel):
+    day: str
     messages: int
     abstentions: int
     used: int
     use_rate: float | None
 
 
+class IntentAnalytics(AnalyticsWindow):
+    days: list[IntentDay] = Field(description="one row per day and intent with messages or uses")
+    totals: list[DayTotal] = Field(description="one row per day of the window, every intent together")
+
+
+class TextGroup(BaseModel):
+    """Similar texts counted together (rapidfuzz ratio on the folded text)."""
+
+    text: str = Field(description="the group's most frequent text")
+    count: int
+    examples: list[str] = Field(description="up to 5 other texts of the group, most frequent first")
+
+
 class EditedReply(BaseModel):
     reply_id: str
+    text: str | None = Field(description="the reply as it is now; null: no longer in the corpus")
     edited: int
-    final_texts: list[dict[str, Any]]  # {"text", "count"}, most frequent first
+    used: int
+    edit_share: float = Field(description="edited / (used + edited)")
+    final_texts: list[TextGroup] = Field(description="what agents sent instead, grouped")
 
 
-class CoverageGap(BaseModel):
+class EditAnalytics(AnalyticsWindow):
+    replies: list[EditedReply] = Field(description="most edited first")
+
+
+class CoverageIntent(BaseModel):
     intent: str
     messages: int
-    examples: list[dict[str, Any]]  # {"text", "count"}: similar messages grouped
+    uncovered: int
+    groups: list[TextGroup] = Field(description="uncovered messages, grouped, largest first")
+
+
+class CoverageAnalytics(AnalyticsWindow):
+    messages: int = Field(description="buyer messages counted (see README: which count)")
+    uncovered: int = Field(description="of those, the ones for which no suggestion was used or edited")
+    intents: list[CoverageIntent] = Field(description="most uncovered first")
 
 
 # The studio's rule editor: which approved replies a rule, as edited, would flag.

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import JSON, Column, event, func, inspect, make_url, or_, text, update
+from sqlalchemy import JSON, Column, event, func, inspect, make_url, or_, text, true, update
+from sqlalchemy import false as sql_false
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -103,10 +105,10 @@ class FeedbackEvent(SQLModel, table=True):
     reply_id: str = Field(index=True, max_length=120)
     intent: str
     action: str  # shown | used | edited | dismissed
-    conversation_id: str | None = Field(default=None, max_length=200)
+    conversation_id: str | None = Field(default=None, index=True, max_length=200)
     final_text: str | None = None
     key_id: int | None = None
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=_now, index=True)
 
 
 class AuditLog(SQLModel, table=True):
@@ -134,15 +136,17 @@ class CorpusHistory(SQLModel, table=True):
 
 
 class SuggestionEvent(SQLModel, table=True):
-    """One buyer message the service answered: its intent (``other`` when it abstained),
-    shop, conversation, text and the replies offered, for the editors' analytics. Written
-    in batches off the hot path (``app.events``)."""
+    """One buyer message the service answered: its best-scored intent (``other`` when none
+    scored) and whether it abstained (answered as ``other``, not confident enough), shop,
+    conversation, text and the replies offered, for the editors' analytics. Written in
+    batches off the hot path (``app.events``)."""
 
     __tablename__ = "suggestion_event"
     id: int | None = Field(default=None, primary_key=True)
-    conversation_id: str | None = Field(default=None, max_length=200)
+    conversation_id: str | None = Field(default=None, index=True, max_length=200)
     shop_id: str | None = Field(default=None, max_length=120)
     intent: str = Field(max_length=40)
+    abstained: bool = Field(default=False, sa_column_kwargs={"server_default": sql_false()})
     text: str
     reply_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=_now, index=True)
@@ -812,31 +816,139 @@ def all_lint_rule_rows(session: Session) -> list[LintRuleRow]:
 def add_suggestion_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """One batch of answered messages, in one statement (``app.events`` batches them)."""
     if rows:
-        connection.execute(SuggestionEvent.__table__.insert(), rows)  # type: ignore[attr-defined]
+        connection.execute(_suggestion_event.insert(), rows)
 
 
-def suggestion_events(
-    session: Session, *, since: datetime | None, until: datetime | None, shop_id: str | None
-) -> Iterator[SuggestionEvent]:
-    statement = select(SuggestionEvent).order_by(col(SuggestionEvent.id))
-    if since is not None:
-        statement = statement.where(col(SuggestionEvent.created_at) >= since)
-    if until is not None:
-        statement = statement.where(col(SuggestionEvent.created_at) < until)
-    if shop_id is not None:
-        statement = statement.where(col(SuggestionEvent.shop_id) == shop_id)
-    yield from session.exec(statement.execution_options(yield_per=2000))
+_suggestion_event = SQLModel.metadata.tables["suggestion_event"]
+_feedback_event = SQLModel.metadata.tables["feedback_event"]
 
 
-def feedback_in_window(
-    session: Session, *, since: datetime | None, until: datetime | None
-) -> Iterator[FeedbackEvent]:
-    statement = select(FeedbackEvent).order_by(col(FeedbackEvent.id))
-    if since is not None:
-        statement = statement.where(col(FeedbackEvent.created_at) >= since)
-    if until is not None:
-        statement = statement.where(col(FeedbackEvent.created_at) < until)
-    yield from session.exec(statement.execution_options(yield_per=2000))
+class Window(NamedTuple):
+    """What the analytics read: ``since`` ≤ created_at < ``until``, one shop or all, and the
+    offset from UTC at which calendar days are counted."""
+
+    since: datetime
+    until: datetime
+    shop_id: str | None
+    utc_offset_minutes: int
+
+
+def _events_in(window: Window) -> list[Any]:
+    conditions = [
+        _suggestion_event.c.created_at >= window.since,
+        _suggestion_event.c.created_at < window.until,
+    ]
+    if window.shop_id is not None:
+        conditions.append(_suggestion_event.c.shop_id == window.shop_id)
+    return conditions
+
+
+def _feedback_in(window: Window, *, until: datetime | None = None) -> list[Any]:
+    """A feedback event has no shop: it is the shop's when its conversation is."""
+    conditions = [
+        _feedback_event.c.created_at >= window.since,
+        _feedback_event.c.created_at < (until or window.until),
+    ]
+    if window.shop_id is not None:
+        shop_conversations = (
+            select(_suggestion_event.c.conversation_id)
+            .where(_suggestion_event.c.shop_id == window.shop_id)
+            .where(_suggestion_event.c.conversation_id.is_not(None))
+        )
+        conditions.append(_feedback_event.c.conversation_id.in_(shop_conversations))
+    return conditions
+
+
+def offer_counts(session: Session, *, window: Window) -> dict[str, int]:
+    """How many buyer messages each reply was suggested for, counted in the database (the
+    JSON list of offered ids unnested: json_each on SQLite, json_array_elements_text on
+    PostgreSQL)."""
+    ids = _suggestion_event.c.reply_ids
+    if session.get_bind().dialect.name == "postgresql":
+        offered = func.json_array_elements_text(ids).table_valued("value")
+    else:
+        offered = func.json_each(ids).table_valued("value")
+    statement = (
+        select(offered.c.value, func.count())
+        .select_from(_suggestion_event)
+        .join(offered, true())
+        .where(*_events_in(window))
+        .group_by(offered.c.value)
+    )
+    return {str(reply_id): count for reply_id, count in session.exec(statement).all()}
+
+
+def feedback_action_counts(session: Session, *, window: Window) -> dict[tuple[str, str], int]:
+    """(reply_id, action) → how many, in the window."""
+    statement = (
+        select(_feedback_event.c.reply_id, _feedback_event.c.action, func.count())
+        .where(*_feedback_in(window))
+        .group_by(_feedback_event.c.reply_id, _feedback_event.c.action)
+    )
+    return {(r, a): n for r, a, n in session.exec(statement).all()}
+
+
+def edited_final_texts(
+    session: Session, *, window: Window, reply_ids: list[str], limit: int
+) -> list[tuple[str, str]]:
+    """(reply_id, final_text) of the edits of these replies that carry the text sent, newest first."""
+    if not reply_ids:
+        return []
+    statement = (
+        select(_feedback_event.c.reply_id, _feedback_event.c.final_text)
+        .where(*_feedback_in(window), _feedback_event.c.action == "edited")
+        .where(_feedback_event.c.final_text.is_not(None), _feedback_event.c.reply_id.in_(reply_ids))
+        .order_by(_feedback_event.c.id.desc())
+        .limit(limit)
+    )
+    return [(r, t) for r, t in session.exec(statement).all()]
+
+
+class OfferedMessage(NamedTuple):
+    conversation_id: str | None
+    intent: str
+    abstained: bool
+    text: str
+    reply_ids: list[str]
+    created_at: datetime
+
+
+def offered_messages(session: Session, *, window: Window) -> Iterator[OfferedMessage]:
+    """The answered buyer messages of the window, oldest first, streamed."""
+    table = _suggestion_event.c
+    statement = (
+        sql_select(
+            table.conversation_id,
+            table.intent,
+            table.abstained,
+            table.text,
+            table.reply_ids,
+            table.created_at,
+        )
+        .where(*_events_in(window))
+        .order_by(table.created_at, table.id)
+        .execution_options(yield_per=2000)
+    )
+    for row in session.connection().execute(statement):
+        yield OfferedMessage(*row)
+
+
+def uses_by_conversation(
+    session: Session, *, window: Window, until: datetime
+) -> dict[str, list[tuple[datetime, str]]]:
+    """conversation → [(when, reply_id)] of the ``used`` / ``edited`` feedback from the window's
+    start to ``until``, oldest first."""
+    table = _feedback_event.c
+    statement = (
+        select(table.conversation_id, table.created_at, table.reply_id)
+        .where(*_feedback_in(window, until=until), table.action.in_(("used", "edited")))
+        .where(table.conversation_id.is_not(None))
+        .order_by(table.created_at)
+    )
+    uses: dict[str, list[tuple[datetime, str]]] = {}
+    for conversation_id, created_at, reply_id in session.exec(statement):
+        uses.setdefault(conversation_id, []).append((created_at, reply_id))
+    return uses
 
 
 def reply_rows_by_id(session: Session, *, ids: Iterable[str]) -> dict[str, ReplyRow]:

@@ -6,6 +6,7 @@ This module keeps real annotations (no ``from __future__ import annotations``): 
 reads the body models from the routes ``_editable`` makes at run time.
 """
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -185,7 +186,16 @@ def export_corpus(editor: EditorDep, _: EditorKey, format: corpus_io.Format = "y
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "string"}} for media in corpus_io.MEDIA_TYPES.values()},
+            "content": {
+                **{media: {"schema": {"type": "string"}} for media in corpus_io.MEDIA_TYPES.values()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
         }
     },
 )
@@ -197,22 +207,31 @@ async def import_corpus(
     dry_run: bool = True,
     format: corpus_io.Format | None = None,
 ) -> dict:
-    """The body is the file itself (its format from ``Content-Type`` or ``?format=``). A dry
+    """The body is the file itself (its format from ``Content-Type`` or ``?format=``), or a
+    multipart form with the file in the field ``file`` (its format from ``?format=``, the
+    part's Content-Type or its file name). A dry
     run (the default) says what would be created, changed (field by field), retired and
     refused (with the reason and line), and changes nothing; ``dry_run=false`` applies it
     all in one transaction, or nothing (422 ``import_refused`` with the same report)."""
-    fmt = corpus_io.format_of(request.headers.get("content-type"), format)
-    body = await _read_limited(request, assistant.settings.max_import_bytes)
+    content_type = request.headers.get("content-type") or ""
+    limit = assistant.settings.max_import_bytes
+    if content_type.lower().startswith("multipart/form-data"):
+        upload = corpus_io.MultipartReader(content_type)
+        async for chunk in _limited(request, limit):
+            upload.feed(chunk)
+        body, fmt = upload.file(format)
+    else:
+        fmt = corpus_io.format_of(content_type, format)
+        body = b"".join([chunk async for chunk in _limited(request, limit)])
     return await editor.import_corpus(corpus_io.parse(body, fmt), dry_run=dry_run, actor=key.name)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it passes ``limit`` (a chunked upload has no length)."""
-    chunks: list[bytes] = []
+async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, refused (413) as soon as they pass ``limit`` (a chunked upload has
+    no length)."""
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise ApiError(413, "body_too_large", f"an import is limited to {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk

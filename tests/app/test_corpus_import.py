@@ -316,3 +316,91 @@ def test_ten_thousand_replies_import_in_seconds(client, editor, database):
         ).status_code
         == 200
     )
+
+
+# The studio uploads the file as multipart/form-data.
+
+
+def _upload(client, editor, files, dry_run: bool, query: str = "", **kwargs):
+    return client.post(f"/v1/corpus/import?dry_run={str(dry_run).lower()}{query}", files=files,
+                       headers=editor, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "filename, part_type, query, media",
+    [
+        ("corpus.yaml", "application/yaml", "", "application/yaml"),
+        ("corpus.csv", "application/octet-stream", "", "text/csv"),  # the file name says CSV
+        ("corpus.json", "application/json", "", "application/json"),
+        ("export", "application/octet-stream", "&format=json", "application/json"),
+    ],
+)
+def test_a_multipart_upload_is_a_dry_run_then_applied(
+    client, editor, database, filename, part_type, query, media
+):
+    new_id = f"upl-{_uid()}"
+    body = _serialize([{"id": new_id, "intents": ["refund"], "text": "亲，退款马上为您处理哦"}], media)
+    files = {"file": (filename, body.encode(), part_type)}
+    before = _counts(database)
+    dry = _upload(client, editor, files, dry_run=True, query=query)
+    assert dry.status_code == 200, dry.text
+    assert [i["id"] for i in dry.json()["created"]] == [new_id] and _counts(database) == before
+    applied = _upload(client, editor, files, dry_run=False, query=query)
+    assert applied.status_code == 200 and applied.json()["applied"] is True
+    assert client.get(f"/v1/replies/{new_id}", headers=editor).json()["text"] == "亲，退款马上为您处理哦"
+
+
+def test_bad_multipart_uploads_are_refused_and_nothing_applied(client, editor, database):
+    before = _counts(database)
+    item = json.dumps({"replies": [{"id": f"upl-{_uid()}", "intents": ["refund"], "text": "亲"}]}).encode()
+    no_format = _upload(
+        client, editor, {"file": ("corpus.txt", item, "application/octet-stream")}, dry_run=False
+    )
+    assert no_format.status_code == 415 and no_format.json()["error"]["code"] == "unsupported_media_type"
+    both = [("a", ("a.json", item, "application/json")), ("b", ("b.json", item, "application/json"))]
+    two = _upload(client, editor, both, dry_run=False)
+    assert two.status_code == 422 and two.json()["error"]["code"] == "invalid_request"
+    no_file = _upload(client, editor, None, dry_run=False, data={"note": "nothing"})
+    assert no_file.status_code in (415, 422)  # a urlencoded form is not a corpus file either
+    boundary = "XyZ"
+    truncated = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.json"\r\n\r\n'.encode()
+        + item
+    )
+    for content_type, content in (
+        (f"multipart/form-data; boundary={boundary}", truncated),  # never closed
+        ("multipart/form-data", truncated),  # no boundary
+        (f"multipart/form-data; boundary={boundary}", b"garbage with no boundary at all"),
+    ):
+        response = client.post("/v1/corpus/import?dry_run=false", content=content,
+                               headers={**editor, "Content-Type": content_type})  # fmt: skip
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "malformed_import"
+    unclosed = {"file": ("c.yaml", b"replies:\n  - id: [unclosed\n", "application/yaml")}
+    malformed = _upload(client, editor, unclosed, dry_run=False)
+    raw = _import(client, editor, unclosed["file"][1], "application/yaml", dry_run=False)
+    assert malformed.status_code == 422 and malformed.json() == raw.json()  # the same line as the file alone
+    assert malformed.json()["error"]["detail"]["line"] == 3
+    assert _counts(database) == before
+
+
+def test_a_50_mb_multipart_upload_is_refused_and_nothing_applied(client, editor, database):
+    before = _counts(database)
+    line = "  - {id: big, intents: [refund], text: 亲}\n"
+    file = ("replies:\n" + line * (50 * 1024 * 1024 // len(line.encode()) + 1)).encode()
+    response = _upload(client, editor, {"file": ("big.yaml", file, "application/yaml")}, dry_run=False)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.yaml"\r\n\r\n'.encode()
+    )
+    body = head + file + f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():  # no Content-Length: the route counts as it reads
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    form = {**editor, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    streamed = client.post("/v1/corpus/import?dry_run=false", content=chunks(), headers=form)
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "body_too_large"
+    assert _counts(database) == before
