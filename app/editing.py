@@ -31,6 +31,7 @@ from app.schemas import (
     ReplyIn,
     ReplyPatch,
     ReplyUpdate,
+    RuleImpactRequest,
     lint_body,
     suggestions_body,
 )
@@ -44,6 +45,8 @@ from classifiers.types import Severity
 
 # At most this many reply ids are named when a rule would block approved replies.
 NAMED_REPLIES = 20
+# At most this many flagged replies (with their flags) answer a rule's impact.
+IMPACT_REPLIES = 100
 
 
 def reply_out(row: store.ReplyRow) -> dict:
@@ -253,6 +256,22 @@ class CorpusEditor:
                         continue
                 found.append(reply_out(row))
         return found[offset : offset + limit]
+
+    def rule_impact(self, body: RuleImpactRequest) -> dict:
+        """The approved replies ``body`` (a rule as edited, not yet saved) would flag, as the
+        database has them: what saving it as a blocking rule would be refused for."""
+        linter = Linter([rule_from_body(body.id, body)])
+        count, flagged = 0, list[dict]()
+        with Session(self._database) as session:
+            for reply_id, text in store.approved_reply_texts(session):
+                result = linter.lint(text)
+                if not result.flags:
+                    continue
+                count += 1
+                if len(flagged) < IMPACT_REPLIES:
+                    flagged.append({"reply_id": reply_id, "text": text, "flags": lint_body(result)["flags"]})
+        blocks = body.enabled and body.severity == "block"
+        return {"blocks": blocks, "count": count, "replies": flagged}
 
     def history(self, kind: Kind, entity_id: str) -> list[dict]:
         """Every stored version, oldest first; 404 for an unknown id."""

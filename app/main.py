@@ -7,9 +7,11 @@ import contextlib
 import gc
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from app import logs, store
 from app.api import agents, analytics, demo, docs, editors, ops, ws
@@ -25,6 +27,8 @@ from app.sync import CorpusSync
 from classifiers import Engine
 
 log = logging.getLogger("huashu")
+# The script editors' studio: static files shipped in the package (README "The studio").
+STUDIO_DIR = Path(__file__).with_name("studio")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_headers=settings.max_headers,
         body_timeout_s=settings.body_timeout_s,
     )
+    app.mount("/studio", StaticFiles(directory=STUDIO_DIR, html=True), name="studio")
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -435,3 +435,20 @@ class CoverageAnalytics(AnalyticsWindow):
     messages: int = Field(description="buyer messages counted (see README: which count)")
     uncovered: int = Field(description="of those, the ones for which no suggestion was used or edited")
     intents: list[CoverageIntent] = Field(description="most uncovered first")
+
+
+# The studio's rule editor: which approved replies a rule, as edited, would flag.
+class RuleImpactRequest(LintRuleIn):
+    id: str = Field(default="draft-rule", min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+
+
+class FlaggedReply(BaseModel):
+    reply_id: str
+    text: str
+    flags: list[FlagOut]
+
+
+class RuleImpact(BaseModel):
+    blocks: bool  # enabled and severity block: saving it is refused while count > 0
+    count: int  # approved replies it flags
+    replies: list[FlaggedReply]  # the first IMPACT_REPLIES of them, in id order

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -144,3 +145,27 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+# Real headless Chromium, as the browser tests drive it (Playwright for Python).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def require_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium not installed (.ci/run installs it with apt-get install -y chromium)")
+
+
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator:
+    """The real server (``huashu serve``) on ``env``'s database, on ``HUASHU_TEST_PORT`` when
+    that is set (a developer's own port range on a shared machine), else on any free port."""
+    from bench import service_bench
+
+    with pytest.MonkeyPatch.context() as patch:
+        if os.environ.get("HUASHU_TEST_PORT"):
+            patch.setattr(service_bench, "_free_port", lambda: int(os.environ["HUASHU_TEST_PORT"]))
+        server = service_bench.Server(env)
+    with server:
+        yield server

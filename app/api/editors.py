@@ -31,6 +31,8 @@ from app.schemas import (
     ReplyPatch,
     ReplyStatus,
     ReplyUpdate,
+    RuleImpact,
+    RuleImpactRequest,
     VersionOut,
 )
 from classifiers import Intent
@@ -129,6 +131,13 @@ def list_rules(
 ) -> list[dict]:
     """Lint rules in id order, enabled or not unless ``enabled`` is given."""
     return editor.rules(enabled=enabled, limit=limit, offset=offset)
+
+
+@rules.post("/impact", response_model=RuleImpact, name="rule_impact")
+def rule_impact(body: RuleImpactRequest, editor: EditorDep, _: EditorKey) -> dict:
+    """Which approved replies this rule, as written here (nothing is stored), would flag: a
+    blocking rule that flags any is refused on save (``rule_blocks_approved_replies``)."""
+    return editor.rule_impact(body)
 
 
 audit = APIRouter(prefix="/v1", tags=["editors"], responses=ERROR_RESPONSES)

@@ -159,3 +159,23 @@ def test_huge_version_in_a_body_is_a_422(client, editor):
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["code"] == "invalid_request"
+
+
+def test_rule_impact_names_the_approved_replies_a_rule_would_flag(client, editor, keys):
+    reply = _new_reply(client, editor, text="亲，这款不归我们仓库管发货哦", status="approved")
+    rule = {"category": "deflecting", "severity": "block", "phrases": ["不归我们仓库管"],
+            "suggestion": "亲，这个我来帮您跟进处理哦～"}  # fmt: skip
+    impact = client.post("/v1/lint-rules/impact", json=rule, headers=editor)
+    assert impact.status_code == 200, impact.text
+    body = impact.json()
+    assert body["blocks"] is True and body["count"] == 1
+    (flagged,) = body["replies"]
+    assert flagged["reply_id"] == reply["id"] and flagged["flags"][0]["match"] == "不归我们仓库管"
+    # What the impact says is what saving it does; a warn rule flags the reply and blocks nothing.
+    saved = client.post("/v1/lint-rules", json={"id": f"r-{uuid.uuid4().hex[:6]}", **rule}, headers=editor)
+    assert saved.status_code == 422 and saved.json()["error"]["code"] == "rule_blocks_approved_replies"
+    warn = client.post("/v1/lint-rules/impact", json={**rule, "severity": "warn"}, headers=editor).json()
+    assert warn["blocks"] is False and warn["count"] == 1
+    useless = client.post("/v1/lint-rules/impact", json={**rule, "phrases": ["！！"]}, headers=editor)
+    assert useless.status_code == 422 and useless.json()["error"]["code"] == "invalid_rule"
+    assert client.post("/v1/lint-rules/impact", json=rule, headers=bearer(keys["agent"])).status_code == 403

@@ -1,0 +1,280 @@
+"""The editors' studio (/studio/) in real headless Chromium, against the real server."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pytest
+
+from tests.helpers import CHROMIUM, CHROMIUM_FLAGS, ROOT, bearer, create_key, require_chromium, running_server
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+DOCS = ROOT / "docs"
+STUDIO = ROOT / "app" / "studio"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    database = tmp_path_factory.mktemp("studio-db") / "huashu.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
+    keys = {name: create_key(env, role, name) for name, role in
+            [("alice", "editor"), ("bob", "editor"), ("agent", "agent")]}  # fmt: skip
+    with running_server(env) as process:
+        yield {"base": process.base, "keys": keys, "database": database}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def context(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    errors: list[str] = []
+    context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
+    yield context
+    context.close()
+    assert errors == []  # no script error in any tab
+
+
+def api(server, method: str, path: str, key: str = "alice", **kwargs) -> httpx.Response:
+    return httpx.request(method, server["base"] + path, headers=bearer(server["keys"][key]), **kwargs)
+
+
+def sign_in(context, server, key: str = "alice"):
+    """A new tab, signed in as the testing contract says: the key typed into `key`, then Enter."""
+    page = context.new_page()
+    page.goto(f"{server['base']}/studio/")
+    page.get_by_test_id("key").fill(server["keys"][key])
+    page.get_by_test_id("key").press("Enter")
+    expect(page.get_by_test_id("reply-row").first).to_be_visible()
+    return page
+
+
+def test_the_studio_is_served_from_the_package(server):
+    index = httpx.get(f"{server['base']}/studio/")
+    assert index.status_code == 200 and "话术工作室" in index.text
+    assert httpx.get(f"{server['base']}/studio", follow_redirects=False).status_code in (301, 307)
+    chart = httpx.get(f"{server['base']}/studio/vendor/chart.umd.min.js")
+    assert chart.status_code == 200 and "Chart.js v" in chart.text[:200]
+
+
+def test_the_vendored_libraries_are_the_locked_ones():
+    """The committed files are what `npm run vendor` copies from the versions in the lock."""
+    import hashlib
+
+    lock = json.loads((ROOT / "studio" / "package-lock.json").read_text())["packages"]
+    manifest = json.loads((STUDIO / "vendor" / "VERSIONS.json").read_text())
+    wanted = json.loads((ROOT / "studio" / "package.json").read_text())["dependencies"]
+    assert set(manifest) == set(wanted)
+    for name, entry in manifest.items():
+        assert entry["version"] == lock[f"node_modules/{name}"]["version"] == wanted[name]
+        vendored = (STUDIO / "vendor" / entry["file"]).read_bytes()
+        assert hashlib.sha256(vendored).hexdigest() == entry["sha256"]
+        installed = ROOT / "studio" / "node_modules" / name / entry["from"]
+        if installed.exists():  # after `npm ci` in studio/: the very same bytes
+            assert installed.read_bytes() == vendored
+    header = (STUDIO / "vendor" / "chart.umd.min.js").read_text()[:200]
+    assert f"Chart.js v{manifest['chart.js']['version']}" in header
+
+
+def test_sign_in_and_find_a_reply_by_a_traditional_query(context, server):
+    page = context.new_page()
+    page.goto(f"{server['base']}/studio/")
+    page.get_by_test_id("key").fill("hs_not-a-key")
+    page.get_by_test_id("key").press("Enter")
+    expect(page.locator("#sign-in-error")).to_contain_text("密钥无效")
+    page.get_by_test_id("key").fill(server["keys"]["agent"])
+    page.get_by_test_id("key").press("Enter")
+    expect(page.locator("#sign-in-error")).to_contain_text("编辑或管理员密钥")
+    page.close()
+
+    page = sign_in(context, server)
+    everything = page.get_by_test_id("reply-row").count()
+    page.get_by_test_id("search").fill("發貨")  # Traditional; the corpus is written in Simplified
+    expect(page.get_by_test_id("reply-row")).not_to_have_count(everything)
+    rows = page.get_by_test_id("reply-row")
+    assert rows.count() > 0
+    # The same replies as the Simplified query finds (the match may be in a trigger or tag).
+    simplified = api(server, "GET", "/v1/replies", params={"q": "发货", "limit": 1000}).json()
+    shown = [rows.nth(i).get_attribute("data-id") for i in range(rows.count())]
+    assert shown == [r["id"] for r in simplified] and any("发货" in r["text"] for r in simplified)
+    assert "#/replies?q=" in page.url
+    # The key lives in this tab's session only: a new tab must sign in again.
+    other = context.new_page()
+    other.goto(f"{server['base']}/studio/")
+    expect(other.get_by_test_id("key")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("reply-row").first).to_be_visible()
+
+
+def _draft(server, reply_id: str, **fields) -> dict:
+    body = {"id": reply_id, "intents": ["logistics"], "text": "亲，今天下单明天就发货哦", "tags": ["发货"],
+            "triggers": ["什么时候发货", "明天能发吗"], "status": "draft", **fields}  # fmt: skip
+    created = api(server, "POST", "/v1/replies", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_edit_with_live_lint_a_stale_edit_from_another_tab_and_the_workflow(context, server):
+    reply = _draft(
+        server, "studio-edit-ship", slots={"courier": None}, text="亲，今天下单明天就用{courier}发货哦"
+    )
+    page = sign_in(context, server)
+    page.goto(f"{server['base']}/studio/#/reply/{reply['id']}")
+    text = page.get_by_test_id("reply-text")
+    expect(text).to_have_value(reply["text"])
+    expect(page.locator("input[data-slot=courier]")).to_be_visible()
+    text.press("End")
+    text.press_sequentially("，可能吧", delay=40)  # as a person types
+    flag = page.get_by_test_id("lint-flag").first
+    expect(flag).to_have_attribute("data-severity", "block")
+    expect(flag).to_contain_text("可能吧")
+    expect(page.locator("mark.block")).to_have_text("可能吧")
+    page.get_by_test_id("try").click()
+    expect(page.get_by_test_id("try-row").first).to_contain_text("第 ")
+    page.screenshot(path=str(DOCS / "studio-editor.png"), full_page=True)
+    text.fill("亲，今天下单，明天一早就用{courier}发货哦")
+    expect(page.get_by_test_id("lint-flag")).to_have_count(0)
+    expect(page.get_by_test_id("lint-status")).to_contain_text("未发现")
+
+    # Bob, in another tab, saves first; Alice's save is refused and shows his version beside hers.
+    other = sign_in(context, server, "bob")
+    other.goto(f"{server['base']}/studio/#/reply/{reply['id']}")
+    expect(other.get_by_test_id("reply-text")).to_have_value(reply["text"])
+    other.get_by_test_id("reply-text").fill("亲，今天下单今天就用{courier}发货哦")
+    other.get_by_test_id("save").click()
+    expect(other.get_by_test_id("status")).to_contain_text("版本 2")
+    page.get_by_test_id("save").click()
+    conflict = page.get_by_test_id("conflict")
+    expect(conflict).to_contain_text("bob")
+    expect(page.get_by_test_id("conflict-theirs")).to_contain_text("今天就用{courier}发货")
+    expect(page.get_by_test_id("conflict-mine")).to_contain_text("明天一早就用{courier}发货")
+    stored = api(server, "GET", f"/v1/replies/{reply['id']}").json()
+    assert (stored["version"], stored["text"]) == (
+        2,
+        "亲，今天下单今天就用{courier}发货哦",
+    )  # not overwritten
+    page.get_by_test_id("keep-mine").click()
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("status")).to_contain_text("版本 3")
+    assert (
+        api(server, "GET", f"/v1/replies/{reply['id']}").json()["text"]
+        == "亲，今天下单，明天一早就用{courier}发货哦"
+    )
+
+    # The workflow: approving banned wording is refused, with the gate's reason shown.
+    text.fill("亲，可能吧，明天发货")
+    page.get_by_test_id("move-approved").click()
+    expect(page.get_by_test_id("gate")).to_contain_text("不能批准上线")
+    expect(page.get_by_test_id("gate")).to_contain_text("可能吧")
+    assert api(server, "GET", f"/v1/replies/{reply['id']}").json()["status"] == "draft"
+    text.fill("亲，今天下单，明天一早就用{courier}发货哦")
+    page.get_by_test_id("move-approved").click()
+    expect(page.get_by_test_id("status")).to_contain_text("已批准")
+    assert api(server, "GET", f"/v1/replies/{reply['id']}").json()["status"] == "approved"
+    page.get_by_test_id("move-retired").click()
+    expect(page.get_by_test_id("status")).to_contain_text("已停用")
+    page.get_by_test_id("move-draft").click()
+    expect(page.get_by_test_id("status")).to_contain_text("草稿")
+
+    # History: every version, and a diff between any two.
+    expect(page.get_by_test_id("version")).to_have_count(6)
+    page.get_by_test_id("diff-from").select_option("1")
+    page.get_by_test_id("diff-to").select_option("2")
+    expect(page.get_by_test_id("history-diff").locator("del")).to_contain_text(["明"])
+    expect(page.get_by_test_id("history-diff").locator("ins")).to_contain_text(["今"])
+
+
+def test_lint_rules_show_the_replies_they_would_block_and_toggle(context, server):
+    _draft(server, "studio-rule-target", status="approved", text="亲，这个不归我们仓库管，我帮您问问哦")
+    page = sign_in(context, server)
+    page.goto(f"{server['base']}/studio/#/rule")
+    page.get_by_test_id("rule-id").fill("studio-deflecting")
+    page.get_by_test_id("rule-category").fill("deflecting")
+    page.get_by_test_id("rule-phrases").fill("不归我们仓库管")
+    page.get_by_test_id("rule-suggestion").fill("亲，这个我来帮您跟进处理哦～")
+    impacted = page.get_by_test_id("impacted-reply")
+    expect(impacted).to_have_count(1)
+    expect(impacted).to_contain_text("studio-rule-target")
+    expect(page.get_by_test_id("impact")).to_contain_text("保存会被拒绝")
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("rule-problem")).to_contain_text("rule_blocks_approved_replies")
+    assert api(server, "GET", "/v1/lint-rules/studio-deflecting").status_code == 404
+    page.get_by_test_id("rule-severity").select_option("warn")
+    expect(page.get_by_test_id("impact")).to_contain_text("不拦截")
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("history")).to_contain_text("版本 1")
+    page.goto(f"{server['base']}/studio/#/rules")
+    row = page.locator("[data-testid=rule-row][data-id=studio-deflecting]")
+    row.get_by_test_id("toggle-rule").click()
+    expect(row).to_contain_text("停用")
+    expect(row.get_by_test_id("toggle-rule")).to_have_text("启用")
+    assert api(server, "GET", "/v1/lint-rules/studio-deflecting").json()["enabled"] is False
+    page.goto(f"{server['base']}/studio/#/audit")
+    page.get_by_test_id("audit-entity").fill("studio-deflecting")
+    page.get_by_test_id("audit-entity").press("Enter")
+    expect(page.get_by_test_id("audit-row")).to_have_count(2)
+    expect(page.get_by_test_id("audit-row").first).to_contain_text("修改规则")
+
+
+def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
+    import yaml
+
+    current = api(server, "GET", "/v1/replies/ship-today").json()
+    document = {
+        "replies": [
+            {
+                "id": "studio-imported",
+                "intents": ["refund"],
+                "text": "亲，退款已为您加急处理，请留意到账哦",
+                "triggers": ["退款什么时候到账"],
+                "status": "approved",
+            },  # fmt: skip
+            {
+                **{
+                    k: current[k] for k in ("id", "intents", "triggers", "tags", "slots", "shop_id", "status")
+                },
+                "version": current["version"],
+                "text": current["text"] + "～",
+            },  # fmt: skip
+        ],
+        "lint_rules": [],
+    }
+    upload = tmp_path / "corpus.yaml"
+    upload.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("replies:\n  - id: x\n    text: [unclosed\n", encoding="utf-8")
+    page = sign_in(context, server)
+    page.get_by_role("link", name="导入导出").click()
+    page.get_by_test_id("import-file").set_input_files(str(bad))
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text("malformed_import")
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()
+
+    page.get_by_test_id("import-file").set_input_files(str(upload))
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()  # not before a dry run
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-summary")).to_contain_text("新建 1，修改 1")
+    expect(page.get_by_test_id("import-changed")).to_contain_text("ship-today")
+    expect(page.get_by_test_id("import-changed").locator("ins")).to_contain_text("～")
+    assert api(server, "GET", "/v1/replies/studio-imported").status_code == 404  # a dry run writes nothing
+    page.get_by_test_id("apply-import").click()
+    expect(page.get_by_test_id("import-summary")).to_contain_text("已导入")
+    assert api(server, "GET", "/v1/replies/studio-imported").json()["status"] == "approved"
+    assert api(server, "GET", "/v1/replies/ship-today").json()["text"].endswith("～")
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    saved = tmp_path / "export.csv"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "huashu-corpus.csv"
+    assert "studio-imported" in saved.read_text(encoding="utf-8")
