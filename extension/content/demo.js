@@ -10,7 +10,7 @@
   function state() {
     const list = document.querySelector(SELECTORS.messages);
     const input = document.querySelector(SELECTORS.input);
-    if (!list || !input) return { type: "page", ok: false, reason: "cannot read this page: no message list or chat input" };
+    if (!list || !input) return { type: "page", ok: false, reason: "无法读取此页面：找不到消息列表或输入框" };
     return { type: "page", ok: true, adapter: "demo", conversationId: list.dataset.conversationId };
   }
   let conversation = null;

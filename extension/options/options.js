@@ -6,7 +6,7 @@ form.key.value = key;
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   let url;
-  try { url = new URL(form.server.value); } catch { document.getElementById("saved").textContent = "not a URL"; return; }
+  try { url = new URL(form.server.value); } catch { document.getElementById("saved").textContent = "不是有效的网址"; return; }
   await chrome.storage.local.set({ "huashu.server": url.origin, "huashu.key": form.key.value.trim() });
-  document.getElementById("saved").textContent = "saved; reopen the panel to reconnect";
+  document.getElementById("saved").textContent = "已保存；重新打开侧边栏即可重新连接";
 });

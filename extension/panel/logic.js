@@ -12,6 +12,12 @@ export function fillSlots(text, values) {
   return { text: filled, missing };
 }
 
+/** The reply as the agent will send it: filled slots show their value, unfilled ones their name
+ * (from names, e.g. 【快递公司】), so the panel never shows a raw {placeholder}. */
+export function preview(text, values, names = {}) {
+  return text.replace(SLOT, (whole, name) => (values[name] ?? "").trim() || `【${names[name] ?? name}】`);
+}
+
 /** The draft split into text and <mark> nodes at the flags' spans. The server's offsets count
  * code points (Python), so the text is indexed with Array.from, not UTF-16 units. */
 export function segments(text, flags) {

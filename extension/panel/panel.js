@@ -1,17 +1,22 @@
 // The side panel: it owns the WebSocket to the Huashu server (the MV3 service worker sleeps, the
 // panel page lives while it is open) and a port to the chat tab's content script.
 import { Connection } from "./connection.js";
-import { applyFix, fillSlots, highlight } from "./logic.js";
+import { CATEGORIES, INTENTS, SEVERITIES, SLOTS, label } from "./labels.js";
+import { applyFix, fillSlots, highlight, preview } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null };
+const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null, updaters: [] };
 let tabId = Number(new URLSearchParams(location.search).get("tabId")) || null;
 let port = null;
 
 const { "huashu.server": server, "huashu.key": key } = await chrome.storage.local.get(["huashu.server", "huashu.key"]);
 const connection = new Connection({
   server, key,
-  onStatus: (status, message) => { $("status").textContent = message; $("status").className = `status ${status}`; },
+  onStatus: (status, message) => {
+    $("status").textContent = message;
+    $("status").className = `status ${status}`;
+    $("status").dataset.state = status;
+  },
   onFrame: handleFrame,
 });
 
@@ -22,8 +27,10 @@ function handleFrame(frame) {
 
 function renderSuggestions(frame) {
   const unsure = frame.intent === "other";
-  $("intent").textContent = unsure ? `unsure (${frame.confidence.toFixed(2)})` : `${frame.intent} ${frame.confidence.toFixed(2)}`;
+  $("intent").textContent = unsure ? `拿不准（${frame.confidence.toFixed(2)}）` : `${label(INTENTS, frame.intent)} ${frame.confidence.toFixed(2)}`;
+  $("intent").dataset.intent = frame.intent;
   state.suggestions = frame.suggestions;
+  state.updaters = [];
   $("suggestions").replaceChildren(...frame.suggestions.map((s, i) => suggestionElement(s, i)));
   requestAnimationFrame(() => { document.body.dataset.paintedAt = String(performance.timeOrigin + performance.now()); });
   for (const s of frame.suggestions) connection.send({ type: "feedback", reply_id: s.reply_id, intent: s.intent, action: "shown", conversation_id: state.conversationId });
@@ -33,20 +40,25 @@ function suggestionElement(s, i) {
   const li = document.createElement("li");
   li.dataset.testid = "suggestion";
   const text = document.createElement("div");
-  text.textContent = s.text;
+  text.dataset.template = s.text;
+  text.className = "reply";
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = `${s.intent} · ${s.score.toFixed(2)}${s.missing_slots.length ? ` · 待填: ${s.missing_slots.join(", ")}` : ""}`;
+  meta.textContent = `${label(INTENTS, s.intent)} · 匹配度 ${s.score.toFixed(2)}${s.missing_slots.length ? ` · 待填：${s.missing_slots.map((slot) => label(SLOTS, slot)).join("、")}` : ""}`;
   const fields = s.missing_slots.map((slot) => {
     const field = document.createElement("input");
-    field.placeholder = slot; field.dataset.slot = slot;
-    field.oninput = () => { state.slotValues[slot] = field.value; update(); };
+    field.placeholder = `填写${label(SLOTS, slot)}`; field.dataset.slot = slot;
+    field.oninput = () => { state.slotValues[slot] = field.value; state.updaters.forEach((u) => u()); };
     return field;
   });
   const button = document.createElement("button");
   button.dataset.testid = "insert";
   button.textContent = `插入 (Alt+${i + 1})`;
-  const update = () => { button.disabled = fillSlots(s.text, state.slotValues).missing.length > 0; };
+  const update = () => {
+    text.textContent = preview(s.text, state.slotValues, SLOTS);
+    button.disabled = fillSlots(s.text, state.slotValues).missing.length > 0;
+  };
+  state.updaters.push(update);
   update();
   button.onclick = () => insert(i);
   li.append(text, meta, ...fields, button);
@@ -68,10 +80,11 @@ function renderFlags(frame) {
     const li = document.createElement("li");
     li.dataset.testid = "lint-flag";
     li.dataset.severity = flag.severity;
-    li.textContent = `${flag.severity === "block" ? "禁止 block" : "注意 warn"} · ${flag.category} · “${flag.match}” → ${flag.suggestion} `;
+    li.dataset.category = flag.category;
+    li.textContent = `${label(SEVERITIES, flag.severity)} · ${label(CATEGORIES, flag.category)} · “${flag.match}” → ${flag.suggestion} `;
     const fix = document.createElement("button");
     fix.dataset.testid = "apply-fix";
-    fix.textContent = "改正";
+    fix.textContent = "一键改正";
     const draft = state.draft || "";
     fix.onclick = () => port?.postMessage({ type: "insert", text: applyFix(draft, flag) });
     li.append(fix);
@@ -86,7 +99,7 @@ function onPage(message) {
     if (message.ok && message.conversationId !== state.conversationId) {
       state.conversationId = message.conversationId;
       state.suggestions = []; state.inserted = null;
-      $("suggestions").replaceChildren(); $("intent").textContent = "—";
+      $("suggestions").replaceChildren(); $("intent").textContent = "—"; delete $("intent").dataset.intent;
     }
   } else if (message.type === "buyer_message") {
     connection.send({ type: "buyer_message", conversation_id: message.conversationId, text: message.text });
@@ -110,7 +123,7 @@ async function bind() {
   port.onDisconnect.addListener(() => {
     void chrome.runtime.lastError;
     port = null;
-    $("page").textContent = "cannot read this page: no Huashu adapter is running in this tab";
+    $("page").textContent = "无法读取此页面：此标签页没有运行话术助手的站点适配器";
     setTimeout(bind, 1000);
   });
 }

@@ -29,3 +29,10 @@ test("apply fix: the span becomes the suggestion's quoted wording", async () => 
   const plain = { start: 0, end: 5, match: "我也不清楚", suggestion: "亲，这个问题我马上帮您核实，确认后第一时间回复您哦。" };
   assert.equal(applyFix("我也不清楚", plain), plain.suggestion);
 });
+
+test("the preview never shows a raw placeholder: unfilled slots show their Chinese name", async () => {
+  const { preview } = await import("../panel/logic.js");
+  const { SLOTS } = await import("../panel/labels.js");
+  assert.equal(preview("{courier}发货，{days}天到", { days: "3" }, SLOTS), "【快递公司】发货，3天到");
+  assert.equal(preview("{unknown_slot}", {}, SLOTS), "【unknown_slot】");
+});

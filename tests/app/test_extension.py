@@ -90,15 +90,20 @@ def feedback_actions(database) -> list[tuple[str, str | None]]:
         return db.execute("SELECT action, final_text FROM feedback_event ORDER BY id").fetchall()
 
 
+def english_words(page) -> set[str]:
+    """Words in Latin letters a page shows, less the names agents know as they are (API, Alt)."""
+    return set(re.findall(r"[A-Za-z]{2,}", page.inner_text("body"))) - {"API", "Alt"}
+
+
 def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path):
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
     status = panel.get_by_test_id("status")
-    sync_api.expect(status).to_have_text("connected")
+    sync_api.expect(status).to_have_text("已连接")
     time.sleep(0.3)  # the content script's port is up
     chat.evaluate("huashuDemo.receive('发什么快递，几天能到')")
     sync_api.expect(panel.get_by_test_id("suggestion").first).to_be_visible()
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
     first = panel.get_by_test_id("suggestion").first
     slots = first.locator("input[data-slot]")
     if slots.count():
@@ -109,11 +114,12 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path)
     first.get_by_test_id("insert").click()
     first_text = chat.input_value("#chat-input")
     assert first_text and "{" not in first_text
-    template = first.locator("div").first.inner_text()
+    template = first.locator(".reply").get_attribute("data-template")
     assert first_text == re.sub(r"\{\w+\}", "顺丰", template)
     chat.fill("#chat-input", first_text + "可能吧")
     flag = panel.get_by_test_id("lint-flag").first
     sync_api.expect(flag).to_have_attribute("data-severity", "block")
+    assert english_words(panel) == set(), "the panel's labels are for Chinese agents"
     DOCS.mkdir(exist_ok=True)
     chat.screenshot(path=str(tmp_path / "chat.png"))
     panel.screenshot(path=str(tmp_path / "panel.png"))
@@ -136,20 +142,20 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path)
 def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
-    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("refused the API key")
+    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("拒绝了 API 密钥")
 
 
 def test_conversation_switch_follows_the_page(browser, server):
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
-    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
     chat.evaluate("huashuDemo.receive('能便宜点吗')")
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("bargaining")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "bargaining")
     chat.click("#conversations li:nth-child(2)")
     sync_api.expect(panel.get_by_test_id("suggestion")).to_have_count(0)
     chat.evaluate("huashuDemo.receive('什么时候发货')")
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
 
 
 def test_options_page_saves_the_settings(browser, server):
@@ -160,7 +166,8 @@ def test_options_page_saves_the_settings(browser, server):
     options.fill("#server", server["base"] + "/ignored/path")
     options.fill("#key", " hs_secret ")
     options.click("button[type=submit]")
-    sync_api.expect(options.locator("#saved")).to_contain_text("saved")
+    sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
+    assert english_words(options) == set()
     stored = worker.evaluate("chrome.storage.local.get(['huashu.server', 'huashu.key'])")
     assert stored == {"huashu.server": server["base"], "huashu.key": "hs_secret"}
 
@@ -169,7 +176,7 @@ def test_latency_from_page_to_painted_suggestions(browser, server):
     """Buyer message appears in the page → suggestions painted in the panel (BENCHMARKS.md)."""
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
-    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
     texts = ["能便宜点吗", "发什么快递", "几天能到", "我想退款", "再考虑一下"]
     latencies = []
@@ -196,15 +203,15 @@ def test_reconnects_after_the_server_restarts(browser, server, tmp_path, monkeyp
     try:
         chat, panel = open_pair(context, worker, {"base": first.base}, server["key"])
         status = panel.get_by_test_id("status")
-        sync_api.expect(status).to_have_text("connected")
+        sync_api.expect(status).to_have_text("已连接")
         first.stop()
-        sync_api.expect(status).to_contain_text("retrying")
+        sync_api.expect(status).to_contain_text("重试")
         time.sleep(0.3)
         chat.evaluate("huashuDemo.receive('发什么快递')")
         with service_bench.Server(env) as second:
             assert second.port == port
-            sync_api.expect(status).to_have_text("connected", timeout=20000)
-            sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+            sync_api.expect(status).to_have_text("已连接", timeout=20000)
+            sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
     finally:
         first.stop()
 
