@@ -92,11 +92,18 @@ function renderFlags(frame) {
   }));
 }
 
+/** The page state the content script reports: ok, searching (the chat has not appeared yet) or
+ * unreadable (an adapter's selector found nothing, or no adapter claims the tab). */
+function showPage(pageState, text) {
+  $("page").dataset.state = pageState;
+  $("page").textContent = text;
+}
+
 let draftTimer = null;
 function onPage(message) {
   if (message.type === "page") {
-    $("page").textContent = message.ok ? "" : message.reason;
-    if (message.ok && message.conversationId !== state.conversationId) {
+    showPage(message.state, message.state === "ok" ? `${message.adapterName} · 会话 ${message.conversationId}` : message.reason);
+    if (message.state === "ok" && message.conversationId !== state.conversationId) {
       state.conversationId = message.conversationId;
       state.suggestions = []; state.inserted = null;
       $("suggestions").replaceChildren(); $("intent").textContent = "—"; delete $("intent").dataset.intent;
@@ -123,7 +130,7 @@ async function bind() {
   port.onDisconnect.addListener(() => {
     void chrome.runtime.lastError;
     port = null;
-    $("page").textContent = "无法读取此页面：此标签页没有运行话术助手的站点适配器";
+    showPage("unreadable", "无法读取此页面：此标签页没有启用的站点适配器（见选项页）");
     setTimeout(bind, 1000);
   });
 }

@@ -91,8 +91,10 @@ def feedback_actions(database) -> list[tuple[str, str | None]]:
 
 
 def english_words(page) -> set[str]:
-    """Words in Latin letters a page shows, less the names agents know as they are (API, Alt)."""
-    return set(re.findall(r"[A-Za-z]{2,}", page.inner_text("body"))) - {"API", "Alt"}
+    """Words in Latin letters a page shows, less web addresses and the names agents know as they
+    are (API, Alt, CSS, Chrome)."""
+    text = re.sub(r"[\w*]+://\S*", "", page.inner_text("body"))
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - {"API", "Alt", "CSS", "Chrome"}
 
 
 def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path):
@@ -170,6 +172,68 @@ def test_options_page_saves_the_settings(browser, server):
     assert english_words(options) == set()
     stored = worker.evaluate("chrome.storage.local.get(['huashu.server', 'huashu.key'])")
     assert stored == {"huashu.server": server["base"], "huashu.key": "hs_secret"}
+
+
+DEMO_SELECTORS = {
+    "messageList": "#messages",
+    "message": ".message",
+    "buyer": "[data-from=buyer]",
+    "input": "#chat-input",
+    "conversation": "#conversations li.active",
+    "conversationAttr": "data-conversation-id",
+}
+
+
+def test_generic_adapter_set_in_the_options_page_reads_the_demo_chat(browser, server):
+    """The demo adapter off, the generic one given the demo page's selectors: it still works."""
+    context, worker = browser
+    extension_id = worker.url.split("/")[2]
+    options = context.new_page()
+    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    options.fill("#server", server["base"])
+    options.fill("#key", server["key"])
+    options.uncheck("[name=adapter-demo]")
+    options.fill("[name=generic-matches]", "http://127.0.0.1/*")
+    for name, selector in DEMO_SELECTORS.items():
+        options.fill(f"[name=generic-{name}]", selector)
+    options.check("[name=adapter-generic]")
+    options.click("button[type=submit]")
+    sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
+    stored = worker.evaluate("chrome.storage.local.get('huashu.adapters')")["huashu.adapters"]
+    assert stored["demo"] is False and stored["generic"] is True
+    # The content script is registered for the shop's pages (here also the manifest's: loaded once).
+    deadline = time.monotonic() + 5
+    while not worker.evaluate("chrome.scripting.getRegisteredContentScripts()"):
+        assert time.monotonic() < deadline, "the generic adapter's content script was not registered"
+        time.sleep(0.1)
+    chat, panel = open_pair(context, worker, server, server["key"])
+    page_state = panel.get_by_test_id("page-state")
+    sync_api.expect(page_state).to_have_attribute("data-state", "ok")
+    sync_api.expect(page_state).to_contain_text("通用 · 会话 c1001")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('我想退款')")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "refund")
+    insert = panel.get_by_test_id("insert")
+    enabled = next(i for i in range(insert.count()) if insert.nth(i).is_enabled())
+    insert.nth(enabled).click()
+    sync_api.expect(chat.locator("#chat-input")).not_to_have_value("")
+    assert chat.evaluate("document.querySelectorAll('#messages .message').length") == 1, "inserted, not sent"
+
+
+def test_a_wrong_selector_shows_cannot_read_this_page(browser, server):
+    context, worker = browser
+    worker.evaluate(
+        "(generic) => chrome.storage.local.set({'huashu.adapters': {demo: false},"
+        " 'huashu.generic': generic})",
+        {**DEMO_SELECTORS, "matches": "http://127.0.0.1/*", "messageList": "#no-such-list"},
+    )
+    _, panel = open_pair(context, worker, server, server["key"])
+    page_state = panel.get_by_test_id("page-state")
+    sync_api.expect(page_state).to_have_attribute("data-state", "unreadable", timeout=10000)
+    sync_api.expect(page_state).to_have_text("无法读取此页面：通用适配器找不到消息列表（#no-such-list）")
+    # The server is fine; the page is not.
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
 
 
 def test_latency_from_page_to_painted_suggestions(browser, server):
