@@ -64,3 +64,17 @@ export function applyFix(draft, flag) {
   if (flag.start > 0) wording = wording.replace(/^亲[，,]\s*/, "");
   return chars.slice(0, flag.start).join("") + wording + chars.slice(flag.end).join("");
 }
+
+/** The feedback frame for a reply the agent inserted and then sent: "used" when it went out as
+ * inserted, "edited" with the text that went out when the agent changed it first. */
+export function sentFeedback(inserted, sentText, conversationId) {
+  const { reply_id, intent, text } = inserted;
+  const unchanged = sentText.trim() === text.trim();
+  return { type: "feedback", reply_id, intent, conversation_id: conversationId,
+           action: unchanged ? "used" : "edited", ...(unchanged ? {} : { final_text: sentText }) };
+}
+
+/** The feedback frame for a suggestion shown or dismissed (the agent's 不合适 button). */
+export function suggestionFeedback(action, suggestion, conversationId) {
+  return { type: "feedback", reply_id: suggestion.reply_id, intent: suggestion.intent, action, conversation_id: conversationId };
+}

@@ -2,7 +2,7 @@
 // panel page lives while it is open) and a port to the chat tab's content script.
 import { Connection } from "./connection.js";
 import { CATEGORIES, INTENTS, SEVERITIES, SLOTS, label } from "./labels.js";
-import { applyFix, fillSlots, highlight, preview } from "./logic.js";
+import { applyFix, fillSlots, highlight, preview, sentFeedback, suggestionFeedback } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null, updaters: [] };
@@ -30,15 +30,30 @@ function renderSuggestions(frame) {
   $("intent").textContent = unsure ? `拿不准（${frame.confidence.toFixed(2)}）` : `${label(INTENTS, frame.intent)} ${frame.confidence.toFixed(2)}`;
   $("intent").dataset.intent = frame.intent;
   state.suggestions = frame.suggestions;
-  state.updaters = [];
-  $("suggestions").replaceChildren(...frame.suggestions.map((s, i) => suggestionElement(s, i)));
+  paintSuggestions();
   requestAnimationFrame(() => { document.body.dataset.paintedAt = String(performance.timeOrigin + performance.now()); });
-  for (const s of frame.suggestions) connection.send({ type: "feedback", reply_id: s.reply_id, intent: s.intent, action: "shown", conversation_id: state.conversationId });
+  for (const s of frame.suggestions) connection.send(suggestionFeedback("shown", s, state.conversationId));
+}
+
+function paintSuggestions() {
+  state.updaters = [];
+  $("suggestions").replaceChildren(...state.suggestions.map((s, i) => suggestionElement(s, i)));
+}
+
+/** The agent says a suggestion does not fit: it goes, and the server hears "dismissed". (A
+ * suggestion replaced by the next buyer message unused is not counted as dismissed: it was
+ * shown and not used, which the shown/used counts already say.) */
+function dismiss(i) {
+  const [s] = state.suggestions.splice(i, 1);
+  if (!s) return;
+  connection.send(suggestionFeedback("dismissed", s, state.conversationId));
+  paintSuggestions();
 }
 
 function suggestionElement(s, i) {
   const li = document.createElement("li");
   li.dataset.testid = "suggestion";
+  li.dataset.replyId = s.reply_id;
   const text = document.createElement("div");
   text.dataset.template = s.text;
   text.className = "reply";
@@ -48,12 +63,13 @@ function suggestionElement(s, i) {
   const fields = s.missing_slots.map((slot) => {
     const field = document.createElement("input");
     field.placeholder = `填写${label(SLOTS, slot)}`; field.dataset.slot = slot;
+    field.value = state.slotValues[slot] ?? "";
     field.oninput = () => { state.slotValues[slot] = field.value; state.updaters.forEach((u) => u()); };
     return field;
   });
   const button = document.createElement("button");
   button.dataset.testid = "insert";
-  button.textContent = `插入 (Alt+${i + 1})`;
+  button.textContent = i < 3 ? `插入（Alt+${i + 1}）` : "插入";
   const update = () => {
     text.textContent = preview(s.text, state.slotValues, SLOTS);
     button.disabled = fillSlots(s.text, state.slotValues).missing.length > 0;
@@ -61,7 +77,12 @@ function suggestionElement(s, i) {
   state.updaters.push(update);
   update();
   button.onclick = () => insert(i);
-  li.append(text, meta, ...fields, button);
+  const drop = document.createElement("button");
+  drop.dataset.testid = "dismiss";
+  drop.textContent = "不合适";
+  drop.title = "隐藏这条建议，并告诉服务器它不合适";
+  drop.onclick = () => dismiss(i);
+  li.append(text, meta, ...fields, button, " ", drop);
   return li;
 }
 
@@ -115,10 +136,7 @@ function onPage(message) {
     clearTimeout(draftTimer);
     draftTimer = setTimeout(() => { if (state.draft.trim()) connection.send({ type: "draft", text: state.draft }); }, 120);
   } else if (message.type === "seller_message" && state.inserted) {
-    const { reply_id, intent, text } = state.inserted;
-    const unchanged = message.text === text;
-    connection.send({ type: "feedback", reply_id, intent, conversation_id: message.conversationId,
-      action: unchanged ? "used" : "edited", ...(unchanged ? {} : { final_text: message.text }) });
+    connection.send(sentFeedback(state.inserted, message.text, message.conversationId));
     state.inserted = null;
   }
 }

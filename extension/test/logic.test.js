@@ -36,3 +36,13 @@ test("the preview never shows a raw placeholder: unfilled slots show their Chine
   assert.equal(preview("{courier}发货，{days}天到", { days: "3" }, SLOTS), "【快递公司】发货，3天到");
   assert.equal(preview("{unknown_slot}", {}, SLOTS), "【unknown_slot】");
 });
+
+test("feedback: sent as inserted is used, changed is edited with what went out, 不合适 is dismissed", async () => {
+  const { sentFeedback, suggestionFeedback } = await import("../panel/logic.js");
+  const inserted = { reply_id: "r1", intent: "logistics", text: "亲，今天发货" };
+  assert.deepEqual(sentFeedback(inserted, "亲，今天发货", "c1"),
+    { type: "feedback", reply_id: "r1", intent: "logistics", conversation_id: "c1", action: "used" });
+  assert.deepEqual(sentFeedback(inserted, "亲，今天下午发货", "c1"),
+    { type: "feedback", reply_id: "r1", intent: "logistics", conversation_id: "c1", action: "edited", final_text: "亲，今天下午发货" });
+  assert.equal(suggestionFeedback("dismissed", { reply_id: "r2", intent: "refund", text: "x" }, "c2").action, "dismissed");
+});

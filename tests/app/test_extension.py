@@ -90,6 +90,13 @@ def feedback_actions(database) -> list[tuple[str, str | None]]:
         return db.execute("SELECT action, final_text FROM feedback_event ORDER BY id").fetchall()
 
 
+def reply_actions(database) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT action, reply_id FROM feedback_event ORDER BY id").fetchall()
+
+
 def english_words(page) -> set[str]:
     """Words in Latin letters a page shows, less web addresses and the names agents know as they
     are (API, Alt, CSS, Chrome)."""
@@ -139,6 +146,28 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path)
     actions = feedback_actions(server["database"])
     assert ("edited", fixed) in actions
     assert any(a == "shown" for a, _ in actions)
+
+
+def test_dismiss_removes_a_suggestion_and_records_dismissed(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('能不能再便宜一点')")
+    suggestions = panel.get_by_test_id("suggestion")
+    sync_api.expect(suggestions.first).to_be_visible()
+    count = suggestions.count()
+    second = suggestions.nth(1).locator(".reply").get_attribute("data-template") if count > 1 else None
+    dropped = suggestions.first.get_attribute("data-reply-id")
+    suggestions.first.get_by_test_id("dismiss").click()
+    sync_api.expect(suggestions).to_have_count(count - 1)
+    if second is not None:  # the rest move up, and Alt+1 now means the next one
+        assert suggestions.first.locator(".reply").get_attribute("data-template") == second
+        sync_api.expect(suggestions.first.get_by_test_id("insert")).to_contain_text("Alt+1")
+    deadline = time.monotonic() + 5
+    while ("dismissed", dropped) not in reply_actions(server["database"]):
+        assert time.monotonic() < deadline, "no dismissed feedback recorded for the dropped reply"
+        time.sleep(0.1)
 
 
 def test_bad_key_shows_the_error_state(browser, server):
