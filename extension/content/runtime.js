@@ -48,6 +48,18 @@ document.addEventListener("input", (event) => {
   }
 }, true);
 
+// Alt+1…Alt+3 in the chat page insert that suggestion (the panel does the inserting, as for its
+// own buttons). event.code, not key: Alt+digit types other characters on some layouts. Taken
+// before the page's own handlers and the browser's (Chrome on Linux maps Alt+digit to tabs).
+export const SHORTCUTS = { Digit1: 0, Digit2: 1, Digit3: 2 };
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey || event.shiftKey || !(event.code in SHORTCUTS)) return;
+  if (!reader || !ports.size) return;
+  event.preventDefault();
+  event.stopPropagation();
+  post({ type: "shortcut", index: SHORTCUTS[event.code] });
+}, true);
+
 let ready = null;
 chrome.runtime.onConnect.addListener(async (port) => {
   if (port.name !== "huashu-panel") return;

@@ -129,6 +129,8 @@ function onPage(message) {
       state.suggestions = []; state.inserted = null;
       $("suggestions").replaceChildren(); $("intent").textContent = "—"; delete $("intent").dataset.intent;
     }
+  } else if (message.type === "shortcut") {
+    insert(message.index);
   } else if (message.type === "buyer_message") {
     connection.send({ type: "buyer_message", conversation_id: message.conversationId, text: message.text });
   } else if (message.type === "draft") {
@@ -153,7 +155,11 @@ async function bind() {
   });
 }
 
+// The same shortcuts while the panel has focus (the chat page's come as "shortcut" messages).
 document.addEventListener("keydown", (event) => {
-  if (event.altKey && ["1", "2", "3"].includes(event.key)) insert(Number(event.key) - 1);
+  const index = { Digit1: 0, Digit2: 1, Digit3: 2 }[event.code];
+  if (!event.altKey || event.ctrlKey || event.metaKey || index === undefined) return;
+  event.preventDefault();
+  insert(index);
 });
 bind();

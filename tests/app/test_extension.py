@@ -170,6 +170,32 @@ def test_dismiss_removes_a_suggestion_and_records_dismissed(browser, server):
         time.sleep(0.1)
 
 
+def test_alt_shortcuts_insert_from_the_chat_page_and_from_the_panel(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('发什么快递，几天能到')")
+    suggestions = panel.get_by_test_id("suggestion")
+    sync_api.expect(suggestions.first).to_be_visible()
+    fields = panel.locator("input[data-slot]")
+    for i in range(fields.count()):
+        fields.nth(i).fill("3")
+    expected = [suggestions.nth(i).locator(".reply").inner_text() for i in range(min(2, suggestions.count()))]
+    # In the chat page, with the agent's cursor in the chat input: Alt+1 replaces the draft.
+    chat.bring_to_front()
+    chat.fill("#chat-input", "草稿")
+    chat.focus("#chat-input")
+    chat.keyboard.press("Alt+1")
+    sync_api.expect(chat.locator("#chat-input")).to_have_value(expected[0])
+    assert chat.evaluate("document.querySelectorAll('#messages .seller').length") == 0, "never sent"
+    if len(expected) > 1:  # and from the panel
+        panel.bring_to_front()
+        panel.locator("body").click()
+        panel.keyboard.press("Alt+2")
+        sync_api.expect(chat.locator("#chat-input")).to_have_value(expected[1])
+
+
 def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
