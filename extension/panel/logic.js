@@ -78,3 +78,22 @@ export function sentFeedback(inserted, sentText, conversationId) {
 export function suggestionFeedback(action, suggestion, conversationId) {
   return { type: "feedback", reply_id: suggestion.reply_id, intent: suggestion.intent, action, conversation_id: conversationId };
 }
+
+/** The lint answer's nearest approved reply ({reply_id, text, intent}), or null when the answer
+ * has none or it is not in that shape (a server from before the field existed sends none). */
+export function nearestReply(frame) {
+  const reply = frame?.nearest_reply;
+  if (!reply || typeof reply !== "object") return null;
+  const { reply_id, text, intent } = reply;
+  if (typeof reply_id !== "string" || !reply_id || typeof text !== "string" || !text.trim()) return null;
+  return { reply_id, text, intent: typeof intent === "string" ? intent : null };
+}
+
+/** What the panel shows for "take the nearest approved reply instead": the reply as it would be
+ * inserted, the slots still to fill, and whether it may be inserted yet. */
+export function takeReplyView(frame, values, names = {}) {
+  const reply = nearestReply(frame);
+  if (!reply) return null;
+  const { text, missing } = fillSlots(reply.text, values);
+  return { ...reply, preview: preview(reply.text, values, names), insertText: missing.length ? null : text, missing };
+}

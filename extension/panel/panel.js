@@ -2,7 +2,7 @@
 // panel page lives while it is open) and a port to the chat tab's content script.
 import { Connection } from "./connection.js";
 import { CATEGORIES, INTENTS, SEVERITIES, SLOTS, label } from "./labels.js";
-import { applyFix, fillSlots, highlight, preview, sentFeedback, suggestionFeedback } from "./logic.js";
+import { applyFix, fillSlots, highlight, preview, sentFeedback, suggestionFeedback, takeReplyView } from "./logic.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { conversationId: null, suggestions: [], slotValues: {}, inserted: null, updaters: [] };
@@ -64,7 +64,7 @@ function suggestionElement(s, i) {
     const field = document.createElement("input");
     field.placeholder = `填写${label(SLOTS, slot)}`; field.dataset.slot = slot;
     field.value = state.slotValues[slot] ?? "";
-    field.oninput = () => { state.slotValues[slot] = field.value; state.updaters.forEach((u) => u()); };
+    field.oninput = () => { state.slotValues[slot] = field.value; state.updaters.forEach((u) => u()); state.takeUpdate?.(); };
     return field;
   });
   const button = document.createElement("button");
@@ -111,6 +111,44 @@ function renderFlags(frame) {
     li.append(fix);
     return li;
   }));
+  state.lintFrame = frame;
+  renderTakeReply();
+}
+
+/** "改用审核话术": the approved reply nearest to the draft (when the lint answer names one), put in
+ * the input instead of the draft; its slots are filled first, like a suggestion's. Sending it
+ * then records used / edited feedback for that reply. */
+function renderTakeReply() {
+  state.takeUpdate = null;
+  const first = takeReplyView(state.lintFrame, state.slotValues, SLOTS);
+  if (!first) { $("take").replaceChildren(); return; }
+  const box = document.createElement("div");
+  box.dataset.testid = "nearest-reply";
+  box.dataset.replyId = first.reply_id;
+  const text = Object.assign(document.createElement("div"), { className: "reply" });
+  const fields = first.missing.map((slot) => {
+    const field = Object.assign(document.createElement("input"), { placeholder: `填写${label(SLOTS, slot)}` });
+    field.dataset.slot = slot;
+    field.oninput = () => { state.slotValues[slot] = field.value; state.updaters.forEach((u) => u()); update(); };
+    return field;
+  });
+  const take = Object.assign(document.createElement("button"), { textContent: "改用这条审核话术" });
+  take.dataset.testid = "take-reply";
+  let view = first;
+  const update = () => {
+    view = takeReplyView(state.lintFrame, state.slotValues, SLOTS);
+    text.textContent = `审核话术：${view.preview}`;
+    take.disabled = !view.insertText;
+  };
+  state.takeUpdate = update;
+  update();
+  take.onclick = () => {
+    if (!view.insertText || !port) return;
+    state.inserted = { reply_id: view.reply_id, intent: view.intent, text: view.insertText };
+    port.postMessage({ type: "insert", text: view.insertText });
+  };
+  box.append(text, ...fields, take);
+  $("take").replaceChildren(box);
 }
 
 /** The page state the content script reports: ok, searching (the chat has not appeared yet) or
@@ -126,7 +164,8 @@ function onPage(message) {
     showPage(message.state, message.state === "ok" ? `${message.adapterName} · 会话 ${message.conversationId}` : message.reason);
     if (message.state === "ok" && message.conversationId !== state.conversationId) {
       state.conversationId = message.conversationId;
-      state.suggestions = []; state.inserted = null;
+      state.suggestions = []; state.inserted = null; state.lintFrame = null;
+      $("flags").replaceChildren(); $("draft").replaceChildren(); renderTakeReply();
       $("suggestions").replaceChildren(); $("intent").textContent = "—"; delete $("intent").dataset.intent;
     }
   } else if (message.type === "shortcut") {
