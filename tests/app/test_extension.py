@@ -196,6 +196,52 @@ def test_alt_shortcuts_insert_from_the_chat_page_and_from_the_panel(browser, ser
         sync_api.expect(chat.locator("#chat-input")).to_have_value(expected[1])
 
 
+def test_take_the_nearest_approved_reply_instead(browser, server):
+    """The lint answer's nearest_reply becomes a take-reply button. Until the server sends the field,
+    the test adds one to the real server's lint answers on their way to the panel (a reply the
+    corpus has, so the used feedback names a real reply)."""
+    import json
+
+    import yaml
+
+    context, worker = browser
+    files = sorted((ROOT / "scripts_corpus" / "replies").glob("*.yaml"))
+    replies = [r for f in files for r in yaml.safe_load(f.read_text(encoding="utf-8"))["replies"]]
+    reply = next(r for r in replies if "{courier}" in r["text"])
+    nearest = {"reply_id": reply["id"], "text": reply["text"], "intent": "logistics"}
+
+    def relay(ws):
+        upstream = ws.connect_to_server()
+        ws.on_message(upstream.send)
+
+        def down(message):
+            frame = json.loads(message)
+            if frame.get("type") == "lint" and frame["flags"] and "nearest_reply" not in frame:
+                frame["nearest_reply"] = nearest
+            ws.send(json.dumps(frame, ensure_ascii=False))
+
+        upstream.on_message(down)
+
+    context.route_web_socket(re.compile(r"/v1/ws"), relay)
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.fill("#chat-input", "好的")
+    sync_api.expect(panel.get_by_test_id("lint-flag")).to_have_count(0)
+    sync_api.expect(panel.get_by_test_id("take-reply")).to_have_count(0)
+    chat.fill("#chat-input", "可能吧")
+    take = panel.get_by_test_id("take-reply")
+    sync_api.expect(take).to_be_disabled()  # {courier} is not filled yet
+    panel.get_by_test_id("nearest-reply").locator("input[data-slot=courier]").fill("顺丰")
+    take.click()
+    sync_api.expect(chat.locator("#chat-input")).to_have_value(reply["text"].replace("{courier}", "顺丰"))
+    chat.click("button[type=submit]")
+    deadline = time.monotonic() + 5
+    while ("used", reply["id"]) not in reply_actions(server["database"]):
+        assert time.monotonic() < deadline, "sending the taken reply unchanged records used"
+        time.sleep(0.1)
+
+
 def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
