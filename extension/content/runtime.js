@@ -50,7 +50,7 @@ document.addEventListener("input", (event) => {
 
 // Alt+1…Alt+3 in the chat page insert that suggestion (the panel does the inserting, as for its
 // own buttons). event.code, not key: Alt+digit types other characters on some layouts. Taken
-// before the page's own handlers and the browser's (Chrome on Linux maps Alt+digit to tabs).
+// in the capture phase, before the page's own handlers, and the default action is prevented.
 export const SHORTCUTS = { Digit1: 0, Digit2: 1, Digit3: 2 };
 document.addEventListener("keydown", (event) => {
   if (!event.altKey || event.ctrlKey || event.metaKey || event.shiftKey || !(event.code in SHORTCUTS)) return;
