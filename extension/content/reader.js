@@ -92,7 +92,7 @@ export class PageReader {
         : { ...base, state: "searching", reason: "正在查找聊天窗口…" };
     }
     const id = adapter.conversationId(doc) || `${adapter.id}:${doc.location?.pathname ?? ""}`;
-    return { ...base, state: "ok", conversationId: String(id) };
+    return { ...base, state: "ok", conversationId: String(id), profile: adapter.profile ?? null };
   }
 
   /** The input element, or null. */

@@ -96,6 +96,7 @@ function insert(i) {
 }
 
 function renderFlags(frame) {
+  if (!state.draft?.trim()) return; // an answer for a draft the agent has since cleared
   $("draft").replaceChildren(...highlight(state.draft || "", frame.flags));
   $("flags").replaceChildren(...frame.flags.map((flag) => {
     const li = document.createElement("li");
@@ -159,11 +160,23 @@ function showPage(pageState, text) {
 }
 
 let draftTimer = null;
+/** The draft to lint, under the platform's lint profile when the adapter names one; an emptied
+ * input clears the flags instead (there is nothing left to check). */
+function sendDraft() {
+  if (!state.draft.trim()) {
+    state.lintFrame = null;
+    $("flags").replaceChildren(); $("draft").replaceChildren(); renderTakeReply();
+    return;
+  }
+  connection.send({ type: "draft", text: state.draft, conversation_id: state.conversationId,
+                    ...(state.profile ? { profile: state.profile } : {}) });
+}
 function onPage(message) {
   if (message.type === "page") {
     showPage(message.state, message.state === "ok" ? `${message.adapterName} · 会话 ${message.conversationId}` : message.reason);
     if (message.state === "ok" && message.conversationId !== state.conversationId) {
       state.conversationId = message.conversationId;
+      state.profile = message.profile ?? null;
       state.suggestions = []; state.inserted = null; state.lintFrame = null;
       $("flags").replaceChildren(); $("draft").replaceChildren(); renderTakeReply();
       $("suggestions").replaceChildren(); $("intent").textContent = "—"; delete $("intent").dataset.intent;
@@ -175,7 +188,7 @@ function onPage(message) {
   } else if (message.type === "draft") {
     state.draft = message.text;
     clearTimeout(draftTimer);
-    draftTimer = setTimeout(() => { if (state.draft.trim()) connection.send({ type: "draft", text: state.draft }); }, 120);
+    draftTimer = setTimeout(sendDraft, 120);
   } else if (message.type === "seller_message" && state.inserted) {
     connection.send(sentFeedback(state.inserted, message.text, message.conversationId));
     state.inserted = null;

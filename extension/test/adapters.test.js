@@ -14,7 +14,7 @@ const byId = Object.fromEntries(BUILT_IN.map((a) => [a.id, a]));
 
 const CASES = [
   {
-    id: "qianniu", url: "https://myseller.taobao.com/home.htm/app-customer-service/toolpage/Message", conversation: "tb_buyer_b",
+    id: "qianniu", profile: "taobao", url: "https://myseller.taobao.com/home.htm/app-customer-service/toolpage/Message", conversation: "tb_buyer_b",
     said: [["buyer", "这件有黑色吗"], ["seller", "亲，有的呢"], [null, "买家已下单，待付款"], ["buyer", "能便宜点吗"]],
     append: (doc, text) => {
       const row = doc.createElement("div");
@@ -25,7 +25,7 @@ const CASES = [
     },
   },
   {
-    id: "jd", url: "https://dongdong.jd.com/#/chat/jd%E4%B9%B0%E5%AE%B6_9", conversation: "jd买家_9",
+    id: "jd", profile: "jd", url: "https://dongdong.jd.com/#/chat/jd%E4%B9%B0%E5%AE%B6_9", conversation: "jd买家_9",
     said: [["buyer", "什么时候发货"], ["seller", "亲，今天下午发出"], [null, "会话已转接"], ["buyer", "发什么快递"]],
     append: (doc, text) => {
       const row = doc.createElement("div");
@@ -36,7 +36,7 @@ const CASES = [
     },
   },
   {
-    id: "pinduoduo", url: "https://mms.pinduoduo.com/chat-merchant/index.html#/", conversation: "pdd_uid_7",
+    id: "pinduoduo", profile: "pinduoduo", url: "https://mms.pinduoduo.com/chat-merchant/index.html#/", conversation: "pdd_uid_7",
     said: [["buyer", "我想退款"], ["seller", "亲，您好，请问有什么可以帮您"], [null, "买家正在浏览商品"], ["buyer", "再考虑一下"]],
     append: (doc, text) => {
       const row = doc.createElement("li");
@@ -54,7 +54,7 @@ for (const c of CASES) {
     const adapter = pickAdapter(BUILT_IN, {}, c.url);
     assert.equal(adapter?.id, c.id);
     const reader = new PageReader(adapter, doc);
-    assert.deepEqual(reader.page(), { type: "page", adapter: c.id, adapterName: adapter.name, state: "ok", conversationId: c.conversation });
+    assert.deepEqual(reader.page(), { type: "page", adapter: c.id, adapterName: adapter.name, state: "ok", conversationId: c.conversation, profile: c.profile });
     const list = doc.querySelector(adapter.selectors.messageList);
     const rows = [...list.querySelectorAll(adapter.selectors.message)];
     assert.deepEqual(rows.map((row) => [adapter.author(row), adapter.text(row).trim()]), c.said);

@@ -226,7 +226,9 @@ def test_take_the_nearest_approved_reply_instead(browser, server):
     chat, panel = open_pair(context, worker, server, server["key"])
     sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
-    chat.fill("#chat-input", "好的")
+    chat.fill("#chat-input", "可能吧")
+    sync_api.expect(panel.get_by_test_id("take-reply")).to_be_visible()
+    chat.fill("#chat-input", "")  # an emptied draft has nothing left to flag
     sync_api.expect(panel.get_by_test_id("lint-flag")).to_have_count(0)
     sync_api.expect(panel.get_by_test_id("take-reply")).to_have_count(0)
     chat.fill("#chat-input", "可能吧")

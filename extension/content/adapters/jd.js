@@ -22,6 +22,7 @@ export default {
   name: "京东咚咚",
   matches: ["https://dongdong.jd.com/*", "https://dd.jd.com/*"],
   selectors,
+  profile: "jd", // the lint profile for this platform's rules (lint requests' `profile`)
   author(node) {
     const role = node.dataset.role;
     return role === "customer" ? "buyer" : role === "waiter" ? "seller" : null;

@@ -22,6 +22,7 @@ export default {
   name: "拼多多商家聊天",
   matches: ["https://mms.pinduoduo.com/chat-merchant/*"],
   selectors,
+  profile: "pinduoduo", // the lint profile for this platform's rules (lint requests' `profile`)
   author(node) {
     if (node.classList.contains("buyer-item")) return "buyer";
     if (node.classList.contains("seller-item") || node.classList.contains("robot-item")) return "seller";

@@ -24,6 +24,7 @@ export default {
   name: "千牛工作台",
   matches: ["https://myseller.taobao.com/*", "https://qn.taobao.com/*"],
   selectors,
+  profile: "taobao", // the lint profile for this platform's rules (lint requests' `profile`)
   author(node) {
     const cls = node.className;
     if (/\b(left|other)\b/.test(cls)) return "buyer";
