@@ -21,7 +21,7 @@ export class Connection {
     this.attempt = 0;
     this.socket = null;
     if (!server || !key) {
-      onStatus("error", "not set up: open the options page and enter the server URL and API key");
+      onStatus("error", "未设置：请打开选项页，填写服务器地址和 API 密钥");
       return;
     }
     this.open();
@@ -30,15 +30,15 @@ export class Connection {
   open() {
     let url;
     try { url = socketUrl(this.server, this.key); } catch {
-      this.onStatus("error", `bad server URL: ${this.server}`);
+      this.onStatus("error", `服务器地址无效：${this.server}`);
       return;
     }
-    this.onStatus("connecting", "connecting…");
+    this.onStatus("connecting", "连接中…");
     const socket = new this.WebSocketImpl(url);
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;
-      this.onStatus("open", "connected");
+      this.onStatus("open", "已连接");
       this.ping = setInterval(() => socket.send(JSON.stringify({ type: "ping" })), 20000);
       for (const frame of this.queue.splice(0)) socket.send(JSON.stringify(frame));
     };
@@ -47,15 +47,15 @@ export class Connection {
       clearInterval(this.ping);
       this.socket = null;
       if (event.code === CLOSE_BAD_KEY) {
-        this.onStatus("error", `the server refused the API key (${event.reason}): check the options page`);
+        this.onStatus("error", `服务器拒绝了 API 密钥（${event.reason}），请检查选项页`);
         return;
       }
       if (event.code === CLOSE_WRONG_ROLE) {
-        this.onStatus("error", `the server refused this connection: ${event.reason}`);
+        this.onStatus("error", `服务器拒绝了此连接：${event.reason}`);
         return;
       }
       const wait = backoff(this.attempt++);
-      this.onStatus("connecting", `disconnected from ${this.server}; retrying in ${Math.round(wait / 100) / 10} s`);
+      this.onStatus("connecting", `与 ${this.server} 的连接已断开，${Math.round(wait / 100) / 10} 秒后重试`);
       setTimeout(() => this.open(), wait);
     };
   }

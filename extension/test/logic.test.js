@@ -29,3 +29,36 @@ test("apply fix: the span becomes the suggestion's quoted wording", async () => 
   const plain = { start: 0, end: 5, match: "我也不清楚", suggestion: "亲，这个问题我马上帮您核实，确认后第一时间回复您哦。" };
   assert.equal(applyFix("我也不清楚", plain), plain.suggestion);
 });
+
+test("the preview never shows a raw placeholder: unfilled slots show their Chinese name", async () => {
+  const { preview } = await import("../panel/logic.js");
+  const { SLOTS } = await import("../panel/labels.js");
+  assert.equal(preview("{courier}发货，{days}天到", { days: "3" }, SLOTS), "【快递公司】发货，3天到");
+  assert.equal(preview("{unknown_slot}", {}, SLOTS), "【unknown_slot】");
+});
+
+test("feedback: sent as inserted is used, changed is edited with what went out, 不合适 is dismissed", async () => {
+  const { sentFeedback, suggestionFeedback } = await import("../panel/logic.js");
+  const inserted = { reply_id: "r1", intent: "logistics", text: "亲，今天发货" };
+  assert.deepEqual(sentFeedback(inserted, "亲，今天发货", "c1"),
+    { type: "feedback", reply_id: "r1", intent: "logistics", conversation_id: "c1", action: "used" });
+  assert.deepEqual(sentFeedback(inserted, "亲，今天下午发货", "c1"),
+    { type: "feedback", reply_id: "r1", intent: "logistics", conversation_id: "c1", action: "edited", final_text: "亲，今天下午发货" });
+  assert.equal(suggestionFeedback("dismissed", { reply_id: "r2", intent: "refund", text: "x" }, "c2").action, "dismissed");
+});
+
+test("take the nearest approved reply: shown only when the lint answer names one in the contract's shape", async () => {
+  const { nearestReply, takeReplyView } = await import("../panel/logic.js");
+  const flags = [{ start: 0, end: 3, match: "可能吧", severity: "block", category: "uncertain", suggestion: "…" }];
+  // A lint answer from before the field existed, or with none for this draft: no button.
+  assert.equal(takeReplyView({ type: "lint", ok: false, flags }, {}), null);
+  assert.equal(takeReplyView({ type: "lint", ok: false, flags, nearest_reply: null }, {}), null);
+  for (const bad of ["r1", { text: "亲" }, { reply_id: "r1", text: "  " }, { reply_id: 7, text: "亲" }]) {
+    assert.equal(nearestReply({ nearest_reply: bad }), null, JSON.stringify(bad));
+  }
+  const answer = { type: "lint", ok: false, flags, nearest_reply: { reply_id: "logistics-03", text: "亲，{courier}发货，{days}天左右到", intent: "logistics" } };
+  const waiting = takeReplyView(answer, { days: "3" }, { courier: "快递公司" });
+  assert.deepEqual(waiting, { reply_id: "logistics-03", text: answer.nearest_reply.text, intent: "logistics",
+    preview: "亲，【快递公司】发货，3天左右到", insertText: null, missing: ["courier"] });
+  assert.equal(takeReplyView(answer, { days: "3", courier: "顺丰" }).insertText, "亲，顺丰发货，3天左右到");
+});

@@ -90,15 +90,29 @@ def feedback_actions(database) -> list[tuple[str, str | None]]:
         return db.execute("SELECT action, final_text FROM feedback_event ORDER BY id").fetchall()
 
 
+def reply_actions(database) -> list[tuple[str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT action, reply_id FROM feedback_event ORDER BY id").fetchall()
+
+
+def english_words(page) -> set[str]:
+    """Words in Latin letters a page shows, less web addresses and the names agents know as they
+    are (API, Alt, CSS, Chrome)."""
+    text = re.sub(r"[\w*]+://\S*", "", page.inner_text("body"))
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - {"API", "Alt", "CSS", "Chrome"}
+
+
 def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path):
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
     status = panel.get_by_test_id("status")
-    sync_api.expect(status).to_have_text("connected")
+    sync_api.expect(status).to_have_text("已连接")
     time.sleep(0.3)  # the content script's port is up
     chat.evaluate("huashuDemo.receive('发什么快递，几天能到')")
     sync_api.expect(panel.get_by_test_id("suggestion").first).to_be_visible()
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
     first = panel.get_by_test_id("suggestion").first
     slots = first.locator("input[data-slot]")
     if slots.count():
@@ -109,11 +123,12 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path)
     first.get_by_test_id("insert").click()
     first_text = chat.input_value("#chat-input")
     assert first_text and "{" not in first_text
-    template = first.locator("div").first.inner_text()
+    template = first.locator(".reply").get_attribute("data-template")
     assert first_text == re.sub(r"\{\w+\}", "顺丰", template)
     chat.fill("#chat-input", first_text + "可能吧")
     flag = panel.get_by_test_id("lint-flag").first
     sync_api.expect(flag).to_have_attribute("data-severity", "block")
+    assert english_words(panel) == set(), "the panel's labels are for Chinese agents"
     DOCS.mkdir(exist_ok=True)
     chat.screenshot(path=str(tmp_path / "chat.png"))
     panel.screenshot(path=str(tmp_path / "panel.png"))
@@ -133,23 +148,119 @@ def test_message_suggestions_insert_lint_and_feedback(browser, server, tmp_path)
     assert any(a == "shown" for a, _ in actions)
 
 
+def test_dismiss_removes_a_suggestion_and_records_dismissed(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('能不能再便宜一点')")
+    suggestions = panel.get_by_test_id("suggestion")
+    sync_api.expect(suggestions.first).to_be_visible()
+    count = suggestions.count()
+    second = suggestions.nth(1).locator(".reply").get_attribute("data-template") if count > 1 else None
+    dropped = suggestions.first.get_attribute("data-reply-id")
+    suggestions.first.get_by_test_id("dismiss").click()
+    sync_api.expect(suggestions).to_have_count(count - 1)
+    if second is not None:  # the rest move up, and Alt+1 now means the next one
+        assert suggestions.first.locator(".reply").get_attribute("data-template") == second
+        sync_api.expect(suggestions.first.get_by_test_id("insert")).to_contain_text("Alt+1")
+    deadline = time.monotonic() + 5
+    while ("dismissed", dropped) not in reply_actions(server["database"]):
+        assert time.monotonic() < deadline, "no dismissed feedback recorded for the dropped reply"
+        time.sleep(0.1)
+
+
+def test_alt_shortcuts_insert_from_the_chat_page_and_from_the_panel(browser, server):
+    context, worker = browser
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('发什么快递，几天能到')")
+    suggestions = panel.get_by_test_id("suggestion")
+    sync_api.expect(suggestions.first).to_be_visible()
+    fields = panel.locator("input[data-slot]")
+    for i in range(fields.count()):
+        fields.nth(i).fill("3")
+    expected = [suggestions.nth(i).locator(".reply").inner_text() for i in range(min(2, suggestions.count()))]
+    # In the chat page, with the agent's cursor in the chat input: Alt+1 replaces the draft.
+    chat.bring_to_front()
+    chat.fill("#chat-input", "草稿")
+    chat.focus("#chat-input")
+    chat.keyboard.press("Alt+1")
+    sync_api.expect(chat.locator("#chat-input")).to_have_value(expected[0])
+    assert chat.evaluate("document.querySelectorAll('#messages .seller').length") == 0, "never sent"
+    if len(expected) > 1:  # and from the panel
+        panel.bring_to_front()
+        panel.locator("body").click()
+        panel.keyboard.press("Alt+2")
+        sync_api.expect(chat.locator("#chat-input")).to_have_value(expected[1])
+
+
+def test_take_the_nearest_approved_reply_instead(browser, server):
+    """The lint answer's nearest_reply becomes a take-reply button. The test sets the field on the
+    real server's lint answers on their way to the panel, to a reply with a slot (one the corpus
+    has, so the used feedback names a real reply), whatever the server itself picked."""
+    import json
+
+    import yaml
+
+    context, worker = browser
+    files = sorted((ROOT / "scripts_corpus" / "replies").glob("*.yaml"))
+    replies = [r for f in files for r in yaml.safe_load(f.read_text(encoding="utf-8"))["replies"]]
+    reply = next(r for r in replies if "{courier}" in r["text"])
+    nearest = {"reply_id": reply["id"], "text": reply["text"], "intent": "logistics"}
+
+    def relay(ws):
+        upstream = ws.connect_to_server()
+        ws.on_message(upstream.send)
+
+        def down(message):
+            frame = json.loads(message)
+            if frame.get("type") == "lint" and frame["flags"]:
+                frame["nearest_reply"] = nearest
+            ws.send(json.dumps(frame, ensure_ascii=False))
+
+        upstream.on_message(down)
+
+    context.route_web_socket(re.compile(r"/v1/ws"), relay)
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.fill("#chat-input", "可能吧")
+    sync_api.expect(panel.get_by_test_id("take-reply")).to_be_visible()
+    chat.fill("#chat-input", "")  # an emptied draft has nothing left to flag
+    sync_api.expect(panel.get_by_test_id("lint-flag")).to_have_count(0)
+    sync_api.expect(panel.get_by_test_id("take-reply")).to_have_count(0)
+    chat.fill("#chat-input", "可能吧")
+    take = panel.get_by_test_id("take-reply")
+    sync_api.expect(take).to_be_disabled()  # {courier} is not filled yet
+    panel.get_by_test_id("nearest-reply").locator("input[data-slot=courier]").fill("顺丰")
+    take.click()
+    sync_api.expect(chat.locator("#chat-input")).to_have_value(reply["text"].replace("{courier}", "顺丰"))
+    chat.click("button[type=submit]")
+    deadline = time.monotonic() + 5
+    while ("used", reply["id"]) not in reply_actions(server["database"]):
+        assert time.monotonic() < deadline, "sending the taken reply unchanged records used"
+        time.sleep(0.1)
+
+
 def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
-    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("refused the API key")
+    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("拒绝了 API 密钥")
 
 
 def test_conversation_switch_follows_the_page(browser, server):
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
-    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
     chat.evaluate("huashuDemo.receive('能便宜点吗')")
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("bargaining")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "bargaining")
     chat.click("#conversations li:nth-child(2)")
     sync_api.expect(panel.get_by_test_id("suggestion")).to_have_count(0)
     chat.evaluate("huashuDemo.receive('什么时候发货')")
-    sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
 
 
 def test_options_page_saves_the_settings(browser, server):
@@ -160,16 +271,79 @@ def test_options_page_saves_the_settings(browser, server):
     options.fill("#server", server["base"] + "/ignored/path")
     options.fill("#key", " hs_secret ")
     options.click("button[type=submit]")
-    sync_api.expect(options.locator("#saved")).to_contain_text("saved")
+    sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
+    assert english_words(options) == set()
     stored = worker.evaluate("chrome.storage.local.get(['huashu.server', 'huashu.key'])")
     assert stored == {"huashu.server": server["base"], "huashu.key": "hs_secret"}
+
+
+DEMO_SELECTORS = {
+    "messageList": "#messages",
+    "message": ".message",
+    "buyer": "[data-from=buyer]",
+    "input": "#chat-input",
+    "conversation": "#conversations li.active",
+    "conversationAttr": "data-conversation-id",
+}
+
+
+def test_generic_adapter_set_in_the_options_page_reads_the_demo_chat(browser, server):
+    """The demo adapter off, the generic one given the demo page's selectors: it still works."""
+    context, worker = browser
+    extension_id = worker.url.split("/")[2]
+    options = context.new_page()
+    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    options.fill("#server", server["base"])
+    options.fill("#key", server["key"])
+    options.uncheck("[name=adapter-demo]")
+    options.fill("[name=generic-matches]", "http://127.0.0.1/*")
+    for name, selector in DEMO_SELECTORS.items():
+        options.fill(f"[name=generic-{name}]", selector)
+    options.check("[name=adapter-generic]")
+    options.click("button[type=submit]")
+    sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
+    stored = worker.evaluate("chrome.storage.local.get('huashu.adapters')")["huashu.adapters"]
+    assert stored["demo"] is False and stored["generic"] is True
+    # The content script is registered for the shop's pages (here also the manifest's: loaded once).
+    deadline = time.monotonic() + 5
+    while not worker.evaluate("chrome.scripting.getRegisteredContentScripts()"):
+        assert time.monotonic() < deadline, "the generic adapter's content script was not registered"
+        time.sleep(0.1)
+    chat, panel = open_pair(context, worker, server, server["key"])
+    page_state = panel.get_by_test_id("page-state")
+    sync_api.expect(page_state).to_have_attribute("data-state", "ok")
+    sync_api.expect(page_state).to_contain_text("通用 · 会话 c1001")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('我想退款')")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "refund")
+    insert = panel.get_by_test_id("insert")
+    enabled = next(i for i in range(insert.count()) if insert.nth(i).is_enabled())
+    insert.nth(enabled).click()
+    sync_api.expect(chat.locator("#chat-input")).not_to_have_value("")
+    assert chat.evaluate("document.querySelectorAll('#messages .message').length") == 1, "inserted, not sent"
+
+
+def test_a_wrong_selector_shows_cannot_read_this_page(browser, server):
+    context, worker = browser
+    worker.evaluate(
+        "(generic) => chrome.storage.local.set({'huashu.adapters': {demo: false},"
+        " 'huashu.generic': generic})",
+        {**DEMO_SELECTORS, "matches": "http://127.0.0.1/*", "messageList": "#no-such-list"},
+    )
+    _, panel = open_pair(context, worker, server, server["key"])
+    page_state = panel.get_by_test_id("page-state")
+    sync_api.expect(page_state).to_have_attribute("data-state", "unreadable", timeout=10000)
+    sync_api.expect(page_state).to_have_text("无法读取此页面：通用适配器找不到消息列表（#no-such-list）")
+    # The server is fine; the page is not.
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
 
 
 def test_latency_from_page_to_painted_suggestions(browser, server):
     """Buyer message appears in the page → suggestions painted in the panel (BENCHMARKS.md)."""
     context, worker = browser
     chat, panel = open_pair(context, worker, server, server["key"])
-    sync_api.expect(panel.get_by_test_id("status")).to_have_text("connected")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
     texts = ["能便宜点吗", "发什么快递", "几天能到", "我想退款", "再考虑一下"]
     latencies = []
@@ -196,15 +370,15 @@ def test_reconnects_after_the_server_restarts(browser, server, tmp_path, monkeyp
     try:
         chat, panel = open_pair(context, worker, {"base": first.base}, server["key"])
         status = panel.get_by_test_id("status")
-        sync_api.expect(status).to_have_text("connected")
+        sync_api.expect(status).to_have_text("已连接")
         first.stop()
-        sync_api.expect(status).to_contain_text("retrying")
+        sync_api.expect(status).to_contain_text("重试")
         time.sleep(0.3)
         chat.evaluate("huashuDemo.receive('发什么快递')")
         with service_bench.Server(env) as second:
             assert second.port == port
-            sync_api.expect(status).to_have_text("connected", timeout=20000)
-            sync_api.expect(panel.get_by_test_id("intent")).to_contain_text("logistics")
+            sync_api.expect(status).to_have_text("已连接", timeout=20000)
+            sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
     finally:
         first.stop()
 
