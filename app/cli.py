@@ -310,7 +310,7 @@ def _eval_chat_rank(args, out: TextIO) -> int:
 
     engine = _engine()
     try:
-        texts, previous = _chat_data(Path(args.data))
+        texts, sessions = _chat_data(Path(args.data))
         rows = _chat_rows(Path(args.rank_labels), "all", texts)
     except EvalError as exc:
         out.write(
@@ -319,6 +319,8 @@ def _eval_chat_rank(args, out: TextIO) -> int:
             else f"{exc}\n"
         )
         return 2
+    # The buyer message before each one in its session: the context the service would hold.
+    previous = {later: earlier for ids in sessions.values() for earlier, later in zip(ids, ids[1:])}
     ranked: dict[str, list[str]] = {}
     for row in rows:
         before = previous.get(row["id"])
