@@ -278,3 +278,72 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     download.value.save_as(saved)
     assert download.value.suggested_filename == "huashu-corpus.csv"
     assert "studio-imported" in saved.read_text(encoding="utf-8")
+
+
+def _agent_traffic(server) -> str:
+    """Buyer messages and feedback through the real WebSocket, as the extension sends them;
+    answers the reply the agents used."""
+    from websockets.sync.client import connect
+
+    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws?token={server['keys']['agent']}"
+    with connect(url) as ws:
+
+        def ask(frame: dict) -> dict:
+            ws.send(json.dumps(frame, ensure_ascii=False))
+            return json.loads(ws.recv(timeout=10))
+
+        for n in range(4):
+            answer = ask({"type": "buyer_message", "conversation_id": f"studio-c{n}", "text": "什么时候发货"})
+            used = answer["suggestions"][0]["reply_id"]
+            ack = ask(
+                {"type": "feedback", "reply_id": used, "action": "used", "conversation_id": f"studio-c{n}"}
+            )
+            assert ack["type"] == "ack"
+        for n in range(3):  # an often edited reply, and what the agents sent instead
+            answer = ask({"type": "buyer_message", "conversation_id": f"studio-e{n}", "text": "能便宜点吗"})
+            ask({"type": "feedback", "reply_id": answer["suggestions"][0]["reply_id"], "action": "edited",
+                 "conversation_id": f"studio-e{n}", "final_text": "亲，两件包邮哦"})  # fmt: skip
+        for n in range(3):  # messages nobody answered with a suggestion: a coverage gap
+            ask({"type": "buyer_message", "conversation_id": f"studio-g{n}", "text": "能寄到南极科考站吗"})
+    return used
+
+
+def test_analytics_charts_are_drawn_from_feedback_sent_through_the_websocket(context, server):
+    import time
+
+    used = _agent_traffic(server)
+    deadline = time.monotonic() + 10  # suggestion events are written in batches, off the request path
+    while time.monotonic() < deadline:
+        usage = api(server, "GET", "/v1/analytics/replies", params={"limit": 1000}).json()["replies"]
+        if any(r["reply_id"] == used and r["used"] >= 4 and r["offered"] >= 4 for r in usage):
+            break
+        time.sleep(0.2)
+    page = sign_in(context, server)
+    page.get_by_role("link", name="分析").click()
+    expect(page.get_by_test_id("analytics-window")).to_contain_text("买家消息")  # drawn
+    expect(page.locator("[data-testid=chart][data-chart=top-replies]")).to_be_visible()
+    expect(page.get_by_test_id("chart")).to_have_count(5)
+    drawn = page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('[data-testid=chart]')].map((c) => {"
+        " const chart = Chart.getChart(c); return [c.dataset.chart, chart ? {labels: chart.data.labels,"
+        " sets: chart.data.datasets.map((d) => ({label: d.label, data: d.data}))} : null]; }))"
+    )
+    assert used in " ".join(drawn["top-replies"]["labels"]) or any(
+        used.startswith(label.rstrip("…")) for label in drawn["top-replies"]["labels"]
+    )
+    assert drawn["top-replies"]["sets"][0]["data"][0] > 0
+    assert "物流" in [s["label"] for s in drawn["intent-use-rate"]["sets"]]
+    assert sum(drawn["abstentions"]["sets"][0]["data"]) >= 10
+    assert sum(drawn["coverage"]["sets"][0]["data"]) >= 3
+    expect(page.get_by_test_id("coverage-groups")).to_contain_text("南极")
+    expect(page.get_by_test_id("edited-reply").first).to_contain_text("亲，两件包邮哦")
+    page.screenshot(path=str(DOCS / "studio-analytics.png"), full_page=True)
+
+    # The list: use rates and marks from the same analytics.
+    page.get_by_role("link", name="回复").click()
+    page.locator("select[name=sort]").select_option("use_desc")
+    expect(page.get_by_test_id("reply-row").first).to_contain_text("100%")
+    expect(page.locator(f"[data-testid=reply-row][data-id={used}]")).to_contain_text("100%")
+    expect(page.get_by_test_id("heavily-edited").first).to_be_visible()
+    expect(page.get_by_test_id("never-used").first).to_be_visible()
+    page.screenshot(path=str(DOCS / "studio-list.png"))

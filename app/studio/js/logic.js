@@ -60,15 +60,16 @@ export function slotNames(text) {
 export const HEAVY_EDITS = 3;
 export const HEAVY_SHARE = 0.5;
 
-/** The marks of a reply from its usage (null: no analytics): 从未使用, 常被改写. */
+/** The marks of a reply from its usage (null: no analytics): 从未使用, 常被改写 (the server's
+ * never_used / heavily_edited when it says, else the same rule worked out here). */
 export function marks(usage) {
   if (!usage) return [];
-  const out = [];
-  if (usage.used + usage.edited === 0) out.push({ kind: "never-used", label: "从未使用" });
   const uses = usage.used + usage.edited;
-  if (usage.edited >= HEAVY_EDITS && usage.edited / uses >= HEAVY_SHARE) {
-    out.push({ kind: "heavily-edited", label: "常被改写" });
-  }
+  const never = usage.never_used ?? uses === 0;
+  const heavy = usage.heavily_edited ?? (usage.edited >= HEAVY_EDITS && usage.edited / uses >= HEAVY_SHARE);
+  const out = [];
+  if (never) out.push({ kind: "never-used", label: usage.offered ? "从未使用" : "从未被推荐" });
+  if (heavy) out.push({ kind: "heavily-edited", label: "常被改写" });
   return out;
 }
 

@@ -62,13 +62,13 @@ export async function replyList(container, { params }) {
 
 function row(reply, usage, haveUsage) {
   const open = () => { location.hash = `#/reply/${encodeURIComponent(reply.id)}`; };
-  const marked = haveUsage ? marks(usage || { used: 0, edited: 0 }) : [];
+  const marked = haveUsage && usage ? marks(usage) : [];
   return h("tr", { testid: "reply-row", "data-id": reply.id, tabindex: 0, onclick: open, onkeydown: (e) => e.key === "Enter" && open() },
     h("td", { class: "id" }, reply.id),
     h("td", { class: "text" }, reply.text),
-    h("td", {}, reply.intents.map(intentLabel).join("、")),
+    h("td", { class: "nowrap" }, reply.intents.map(intentLabel).join("、")),
     h("td", {}, h("span", { class: `status ${reply.status}` }, STATUSES[reply.status])),
-    h("td", { class: reply.shop_id ? "shop" : "shop global" }, shopLabel(reply.shop_id)),
+    h("td", { class: reply.shop_id ? "shop nowrap" : "shop global nowrap" }, shopLabel(reply.shop_id)),
     h("td", {}, reply.tags.join("、")),
     h("td", { class: "num" }, percent(usage?.use_rate)),
     h("td", {}, marked.map((m) => h("span", { class: `mark ${m.kind}`, testid: m.kind }, m.label))));
