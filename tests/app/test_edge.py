@@ -107,3 +107,52 @@ def test_one_bad_row_never_costs_a_batch(settings, engine, caplog):
     assert first is not None and last is not None and max(first) > 0.5
     assert any(f"refused {len(bad)} of {len(bad) + 2} rows" in r.getMessage() for r in caplog.records)
     assert not any("bad-" in r.getMessage() for r in caplog.records)  # no caller text in the log
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_said_once(settings, keys, caplog):
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+
+    from app.errors import OUTAGE
+    from app.main import create_app
+
+    closed_port = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    with TestClient(create_app(settings)) as app_client, caplog.at_level(logging.ERROR, logger="huashu"):
+        live = app_client.app.state.keys._database
+        app_client.app.state.keys._database = closed_port
+        answers = [
+            app_client.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
+            for _ in range(3)
+        ]
+        app_client.app.state.keys._database = live  # back: answered again
+        again = app_client.post("/v1/lint", json={"text": "好的亲"}, headers=bearer(keys["agent"]))
+    closed_port.dispose()
+    OUTAGE.recovered()
+    for answer in answers:
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "database_unavailable"
+        assert answer.headers["retry-after"] == "5"
+    assert again.status_code == 200
+    said = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is None
+
+
+def test_a_foreign_host_is_refused_and_never_redirected_to(settings, keys):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    agent = bearer(keys["agent"])
+    strict = settings.model_copy(update={"allowed_hosts": ["localhost", "127.0.0.1"]})
+    with TestClient(create_app(strict), base_url="http://localhost") as local:
+        assert local.get("/healthz").status_code == 200
+        evil = local.post("/v1/suggest/", json={"text": "包邮吗"}, headers={**agent, "Host": "evil.example"})
+        assert evil.status_code == 400 and evil.json()["error"]["code"] == "invalid_host"
+        assert "location" not in evil.headers
+    anything = settings.model_copy(update={"allowed_hosts": ["*"]})
+    with TestClient(create_app(anything), follow_redirects=False) as open_client:
+        slashed = open_client.post(
+            "/v1/suggest/", json={"text": "包邮吗"}, headers={**agent, "Host": "evil.example"}
+        )
+        assert slashed.status_code == 404 and "location" not in slashed.headers
