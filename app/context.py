@@ -244,7 +244,7 @@ def _log_lost() -> None:
     with its traceback."""
     exc = sys.exc_info()[1]
     if exc is not None and database_down(exc):
-        OUTAGE.failed(exc)
+        OUTAGE.failed(exc, "conversation context")
     else:
         log.exception("conversation context unavailable; answering without it")
 

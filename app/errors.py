@@ -95,11 +95,11 @@ class DatabaseOutage:
     def __init__(self) -> None:
         self.down_since: float | None = None
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, what: str = "database") -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
             # The exception's class only: its text may carry the URL or the query's parameters.
-            log.error("database unavailable (%s); answering 503 database_unavailable", type(exc).__name__)
+            log.error("%s unavailable (%s); answering 503 database_unavailable", what, type(exc).__name__)
 
     def recovered(self) -> None:
         if self.down_since is not None:
