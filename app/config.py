@@ -5,7 +5,23 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The lint profiles a shop may choose (scripts_corpus/lint_rules.yaml; app.schemas.LINT_PROFILES).
+SHOP_LINT_PROFILES = ("strict", "taobao", "jd", "pinduoduo")
+
+
+def parse_shop_profiles(value: str) -> dict[str, str]:
+    """``"shopA=jd,shopB=pinduoduo"`` → ``{"shopA": "jd", "shopB": "pinduoduo"}``."""
+    profiles: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        shop, sep, profile = (piece.strip() for piece in item.partition("="))
+        if not sep or not shop or profile not in SHOP_LINT_PROFILES:
+            choices = ", ".join(SHOP_LINT_PROFILES)
+            raise ValueError(f"SHOP_PROFILES item {item!r}: write shop=profile, the profile one of {choices}")
+        profiles[shop] = profile
+    return profiles
 
 
 class Settings(BaseSettings):
@@ -38,6 +54,15 @@ class Settings(BaseSettings):
     build_in_child_from: int = 5000
     # How long a looked-up API key is trusted before the database is asked again.
     key_cache_ttl_s: float = 5.0
+    # Each shop's lint profile, "shopA=jd,shopB=pinduoduo": a lint request that names a shop_id
+    # and no profile gets its shop's; any other gets strict (what every platform forbids).
+    shop_profiles: str = ""
+
+    @field_validator("shop_profiles")
+    @classmethod
+    def _shop_profiles_parse(cls, value: str) -> str:
+        parse_shop_profiles(value)
+        return value
 
 
 @cache
