@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlmodel import Session
 
 from app import store
-from app.config import Settings
+from app.config import Settings, parse_shop_profiles
 from app.context import ConversationContext
 from app.errors import ApiError
 from app.events import SuggestionRecorder
@@ -37,6 +37,7 @@ class Assistant:
         self.database = database
         self.settings = settings
         self.context = ConversationContext(database, settings.context_ttl_s)
+        self.shop_profiles = parse_shop_profiles(settings.shop_profiles)
         self.feedback_boosts = FeedbackBoosts()
         self.events = SuggestionRecorder(database)
         with Session(database) as session:
@@ -129,10 +130,18 @@ class Assistant:
         child(SUGGESTIONS, str(classification.intent)).inc(len(suggestions))
         return classification, suggestions
 
-    def lint(self, text: str) -> LintResult:
+    def lint(
+        self, text: str, *, profile: str | None = None, shop_id: str | None = None
+    ) -> tuple[LintResult, Suggestion | None]:
+        """The flags under the request's profile (else its shop's, else strict), and for a
+        flagged draft the nearest approved reply."""
         # An emoji-only draft is a real draft: the linter flags it as curt.
         self.check_length(text)
-        return self.engine.lint(text)
+        engine = self.engine
+        profile = profile or (self.shop_profiles.get(shop_id) if shop_id else None)
+        result = engine.lint(text, profile)
+        nearest = engine.nearest_reply(text, shop_id=shop_id, profile=profile) if result.flags else None
+        return result, nearest
 
     def feedback(self, event: FeedbackRequest, *, key_id: int | None) -> None:
         """Store a feedback event and catch the boosts up. Blocking: call off the event loop."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
@@ -28,6 +29,22 @@ def describe_database(url: str) -> str:
     if path is not None:
         return f"sqlite:///{path}"
     return make_url(url).render_as_string(hide_password=True)
+
+
+# The lint profiles a shop may choose (scripts_corpus/lint_rules.yaml; app.schemas.LINT_PROFILES).
+SHOP_LINT_PROFILES = ("strict", "taobao", "jd", "pinduoduo")
+
+
+def parse_shop_profiles(value: str) -> dict[str, str]:
+    """``"shopA=jd,shopB=pinduoduo"`` → ``{"shopA": "jd", "shopB": "pinduoduo"}``."""
+    profiles: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        shop, sep, profile = (piece.strip() for piece in item.partition("="))
+        if not sep or not shop or profile not in SHOP_LINT_PROFILES:
+            choices = ", ".join(SHOP_LINT_PROFILES)
+            raise ValueError(f"SHOP_PROFILES item {item!r}: write shop=profile, the profile one of {choices}")
+        profiles[shop] = profile
+    return profiles
 
 
 class Settings(BaseSettings):
@@ -76,6 +93,15 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: float = 5.0
     # A WebSocket answer the client does not take in within this closes its connection.
     ws_send_timeout_s: float = 10.0
+    # Each shop's lint profile, "shopA=jd,shopB=pinduoduo": a lint request that names a shop_id
+    # and no profile gets its shop's; any other gets strict (what every platform forbids).
+    shop_profiles: str = ""
+
+    @field_validator("shop_profiles")
+    @classmethod
+    def _shop_profiles_parse(cls, value: str) -> str:
+        parse_shop_profiles(value)
+        return value
 
 
 @cache

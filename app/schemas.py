@@ -52,8 +52,20 @@ class SuggestResponse(ClassifyResponse):
     suggestions: list[SuggestionOut]
 
 
+# The lint profiles (scripts_corpus/lint_rules.yaml): what each platform forbids. strict, the
+# default, forbids everything any of them does.
+LintProfileName = Literal["strict", "taobao", "jd", "pinduoduo"]
+LINT_PROFILES: tuple[str, ...] = get_args(LintProfileName)
+
+
 class LintRequest(BaseModel):
     text: str
+    profile: LintProfileName | None = Field(
+        default=None, description="the platform's rules; default the shop's (SHOP_PROFILES), else strict"
+    )
+    shop_id: str | None = Field(
+        default=None, max_length=120, description="picks the shop's profile and replies"
+    )
 
 
 class FlagOut(BaseModel):
@@ -66,9 +78,19 @@ class FlagOut(BaseModel):
     suggestion: str
 
 
+class NearestReply(BaseModel):
+    reply_id: str
+    text: str
+    intent: Intent
+
+
 class LintResponse(BaseModel):
     ok: bool
     flags: list[FlagOut]
+    nearest_reply: NearestReply | None = Field(
+        default=None,
+        description="the approved reply nearest to a flagged draft, when the draft has a clear intent",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -97,6 +119,8 @@ class DraftFrame(BaseModel):
     id: str | int | None = None
     conversation_id: str | None = Field(default=None, max_length=200)
     text: str
+    profile: LintProfileName | None = None
+    shop_id: str | None = Field(default=None, max_length=120)
 
 
 class FeedbackFrame(FeedbackRequest):
@@ -162,7 +186,9 @@ class ReplyOut(ReplyIn, _Stored):
     pass
 
 
-_Phrase = Annotated[str, Field(min_length=1, max_length=50)]
+# A phrase, or a pattern rule's expression (longer: families expanded). classifiers.lint's
+# rule_problems holds a phrase to MAX_PHRASE_CHARS.
+_Phrase = Annotated[str, Field(min_length=1, max_length=4000)]
 
 
 class LintRuleIn(BaseModel):
@@ -170,14 +196,16 @@ class LintRuleIn(BaseModel):
 
     Phrases match ignoring spaces, punctuation, emoji, width and Traditional characters;
     ``not_before`` / ``not_after`` are what, right before / after a phrase, make it ordinary
-    wording (第一 in 第一次). A ``single_character`` rule has no phrases: it flags a draft
-    that is one character, repeated or not.
+    wording (第一 in 第一次). A ``pattern`` rule's phrases and exceptions are regular
+    expressions over the same folded text (see the rules file's header). A
+    ``single_character`` rule has no phrases: it flags a draft that is one character,
+    repeated or not.
     """
 
     category: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     severity: Literal["block", "warn"]
     suggestion: str = Field(min_length=1, max_length=500, description="the better wording shown with a flag")
-    kind: Literal["phrase", "single_character"] = "phrase"
+    kind: Literal["phrase", "pattern", "single_character"] = "phrase"
     phrases: list[_Phrase] = Field(default_factory=list, max_length=200)
     not_before: list[_Phrase] = Field(default_factory=list, max_length=50)
     not_after: list[_Phrase] = Field(default_factory=list, max_length=50)
@@ -236,7 +264,7 @@ def suggestions_body(suggestions: list[Suggestion]) -> list[dict]:
     ]
 
 
-def lint_body(result: LintResult) -> dict:
+def lint_body(result: LintResult, nearest: Suggestion | None = None) -> dict:
     flags = [
         {
             "rule_id": f.rule_id,
@@ -249,7 +277,12 @@ def lint_body(result: LintResult) -> dict:
         }
         for f in result.flags
     ]
-    return {"ok": result.ok, "flags": flags}
+    nearest_reply = (
+        None
+        if nearest is None
+        else {"reply_id": nearest.reply_id, "text": nearest.text, "intent": nearest.intent}
+    )
+    return {"ok": result.ok, "flags": flags, "nearest_reply": nearest_reply}
 
 
 # The studio: partial edits, history, audit, import / export, preview and analytics.
@@ -273,7 +306,7 @@ class LintRulePatch(_Edited):
     category: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     severity: Literal["block", "warn"] | None = None
     suggestion: str | None = Field(default=None, min_length=1, max_length=500)
-    kind: Literal["phrase", "single_character"] | None = None
+    kind: Literal["phrase", "pattern", "single_character"] | None = None
     phrases: list[_Phrase] | None = Field(default=None, max_length=200)
     not_before: list[_Phrase] | None = Field(default=None, max_length=50)
     not_after: list[_Phrase] | None = Field(default=None, max_length=50)

@@ -169,17 +169,21 @@ class Engine:
         """``profile``: strict (None, the default), taobao, jd or pinduoduo."""
         return self.linter.lint(draft, profile)
 
-    def nearest_reply(self, draft: str, *, shop_id: str | None = None) -> Suggestion | None:
+    def nearest_reply(
+        self, draft: str, *, shop_id: str | None = None, profile: str | None = None
+    ) -> Suggestion | None:
         """The approved reply nearest to a flagged ``draft``: the best one for the draft's
-        intent, ranked against the draft's own words; None when the draft has no clear intent.
-        One classification and one ranking, done only for drafts that were flagged."""
+        intent, ranked against the draft's own words, that the profile lets the agent send;
+        None when the draft has no clear intent. One classification and one ranking (of the
+        index's few best candidates), done only for drafts that were flagged."""
         analysis = self.analyze(draft)
         classification = self.model.classify(analysis.tokens, analysis.content)
         if classification.intent is Intent.OTHER:
             return None
         ranked = self.rank(classification, analysis, k=3, shop_id=shop_id)
-        # A reply the agent can send as it is comes first; then the best, slots and all.
-        same_intent = [s for s in ranked if s.intent is classification.intent] or ranked
-        complete = [s for s in same_intent if not s.missing_slots]
-        best = complete or same_intent
-        return best[0] if best else None
+        # A reply for the draft's own intent, complete (no slot left for the agent) first.
+        ranked.sort(key=lambda s: (s.intent is not classification.intent, bool(s.missing_slots)))
+        for suggestion in ranked:
+            if self.linter.lint(suggestion.text, profile).ok:
+                return suggestion
+        return None

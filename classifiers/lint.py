@@ -40,6 +40,7 @@ SINGLE_CHARACTER = "single_character"
 STRICT = "strict"
 # A pattern this long is a mistake, not a rule (and would be slow to run on every draft).
 MAX_PATTERN_CHARS = 4000
+MAX_PHRASE_CHARS = 50
 _FAMILY_RE = re.compile(r"\{[a-z_]+\}")
 
 
@@ -208,6 +209,11 @@ def rule_problems(rule: LintRule) -> list[str]:
         empty = [p for p in getattr(rule, field) if not _fold(p)]
         if empty:
             problems.append(f"{field} {empty}: nothing is left to match once punctuation and emoji go")
+        long = [p for p in getattr(rule, field) if len(p) > MAX_PHRASE_CHARS]
+        if long:
+            problems.append(
+                f"{field}: a phrase may be at most {MAX_PHRASE_CHARS} characters (use kind: pattern)"
+            )
     return problems
 
 

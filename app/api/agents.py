@@ -44,7 +44,9 @@ async def classify(body: ClassifyRequest, assistant: AssistantDep, _: AgentKey) 
 @router.post("/lint", response_model=LintResponse)
 async def lint(body: LintRequest, assistant: AssistantDep, _: AgentKey) -> Response:
     """Banned phrasing in an agent's draft; ``ok`` is false when a flag blocks sending."""
-    return JSONBytesResponse(lint_body(assistant.lint(body.text)))
+    # Inline: microseconds for a clean draft; a flagged one adds one classification and ranking.
+    result, nearest = assistant.lint(body.text, profile=body.profile, shop_id=body.shop_id)
+    return JSONBytesResponse(lint_body(result, nearest))
 
 
 @router.post("/feedback", status_code=204, responses={404: {"description": "Unknown reply"}})

@@ -213,7 +213,8 @@ async def _handle(frame: Any, assistant: Assistant, principal: Principal) -> dic
             "suggestions": suggestions_body(suggestions),
         }
     if isinstance(frame, DraftFrame):
-        return {"type": "lint", **lint_body(assistant.lint(frame.text))}
+        result, nearest = assistant.lint(frame.text, profile=frame.profile, shop_id=frame.shop_id)
+        return {"type": "lint", **lint_body(result, nearest)}
     if isinstance(frame, FeedbackFrame):
         await asyncio.to_thread(assistant.feedback, frame, key_id=principal.key_id)
         return {"type": "ack"}

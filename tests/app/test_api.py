@@ -45,6 +45,7 @@ def test_classify_and_lint(client, agent):
     assert client.post("/v1/lint", json={"text": "好的亲，马上为您安排"}, headers=agent).json() == {
         "ok": True,
         "flags": [],
+        "nearest_reply": None,
     }
     # An emoji-only draft is linted (curt), not refused.
     assert (
@@ -225,3 +226,88 @@ def test_an_unexpected_error_is_a_json_500_in_the_one_shape(settings, keys):
     assert answer.status_code == 500
     assert answer.json()["error"]["code"] == "internal_error"
     assert "secret" not in answer.text
+
+
+def test_lint_offers_the_nearest_approved_reply(client, agent):
+    body = client.post("/v1/lint", json={"text": "估计快递太忙了吧"}, headers=agent).json()
+    assert body["ok"] is False and body["flags"][0]["category"] == "uncertain"
+    nearest = body["nearest_reply"]
+    assert set(nearest) == {"reply_id", "text", "intent"} and nearest["intent"] == "logistics"
+    assert "{" not in nearest["text"]
+    # The reply offered is itself sendable.
+    assert client.post("/v1/lint", json={"text": nearest["text"]}, headers=agent).json()["ok"] is True
+    # A flag with no clear intent: no reply to offer.
+    assert client.post("/v1/lint", json={"text": "嗯"}, headers=agent).json()["nearest_reply"] is None
+
+
+def test_lint_profiles_by_request_and_by_shop(client, agent, settings):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    draft = {"text": "亲，感谢您对京东的支持"}
+    strict = client.post("/v1/lint", json=draft, headers=agent).json()
+    assert strict["ok"] is True and strict["flags"][0]["severity"] == "warn"
+    assert client.post("/v1/lint", json={**draft, "profile": "jd"}, headers=agent).json()["flags"] == []
+    assert client.post("/v1/lint", json={**draft, "profile": "taobao"}, headers=agent).json()["ok"] is False
+    refused = client.post("/v1/lint", json={**draft, "profile": "amazon"}, headers=agent)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
+    with TestClient(
+        create_app(settings.model_copy(update={"shop_profiles": "shop-jd=jd, shop-tb=taobao"}))
+    ) as shops:
+        by_shop = lambda shop: shops.post("/v1/lint", json={**draft, "shop_id": shop}, headers=agent).json()  # noqa: E731
+        assert by_shop("shop-jd")["flags"] == []
+        assert by_shop("shop-tb")["ok"] is False
+        assert by_shop("shop-unknown")["ok"] is True  # strict: a warning only
+        # The request's own profile wins over its shop's.
+        body = shops.post(
+            "/v1/lint", json={**draft, "shop_id": "shop-jd", "profile": "pinduoduo"}, headers=agent
+        )
+        assert body.json()["ok"] is False
+
+
+@pytest.mark.parametrize("value", ["shopA", "shopA=amazon", "=jd"])
+def test_bad_shop_profiles_are_refused_at_start(value):
+    from pydantic import ValidationError
+
+    from app.config import Settings
+
+    with pytest.raises(ValidationError, match="SHOP_PROFILES"):
+        Settings(shop_profiles=value)
+
+
+def test_an_editors_pattern_rule(client, agent, keys):
+    import time
+    import uuid
+
+    from tests.helpers import bearer
+
+    editor = bearer(keys["editor"])
+    rule_id = f"pattern-{uuid.uuid4().hex[:6]}"
+    rule = {"id": rule_id, "category": "deflecting", "severity": "warn", "kind": "pattern",
+            "phrases": ["不归(?:我们|本店)(?:管|负责)"], "not_before": ["如果.*"],
+            "suggestion": "亲，这个我来帮您跟进处理哦～"}  # fmt: skip
+    broken = client.post("/v1/lint-rules", json={**rule, "phrases": ["不归(我们"]}, headers=editor)
+    assert broken.status_code == 422 and broken.json()["error"]["code"] == "invalid_rule"
+    assert "not a regular expression" in str(broken.json()["error"]["detail"])
+    long_phrase = client.post(
+        "/v1/lint-rules", json={**rule, "kind": "phrase", "phrases": ["长" * 51]}, headers=editor
+    )
+    assert long_phrase.status_code == 422
+    assert client.post("/v1/lint-rules", json=rule, headers=editor).status_code == 201
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # each worker picks the rule up within its sync interval
+            flags = client.post("/v1/lint", json={"text": "这个不归本店管"}, headers=agent).json()["flags"]
+            if flags or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [(f["rule_id"], f["match"]) for f in flags] == [(rule_id, "不归本店管")]
+        assert (
+            client.post("/v1/lint", json={"text": "如果不归本店管，我也帮您转达"}, headers=agent).json()[
+                "flags"
+            ]
+            == []
+        )
+    finally:
+        client.patch(f"/v1/lint-rules/{rule_id}", json={"version": 1, "enabled": False}, headers=editor)

@@ -40,7 +40,7 @@ def test_suggest_and_lint():
     assert {"reply_id", "text", "intent", "score", "missing_slots"} <= out[0]["suggestions"][0].keys()
     out = lines(run("lint", stdin='{"id": 1, "text": "可能吧"}\n{"id": 2, "text": "好的亲"}\n'))
     assert out[0]["ok"] is False and out[0]["flags"][0]["category"] == "uncertain"
-    assert out[1] == {"id": 2, "ok": True, "flags": []}
+    assert out[1] == {"id": 2, "ok": True, "flags": [], "nearest_reply": None}
 
 
 def test_eval_intents_reports_what_the_classifier_answers(engine, tmp_path):

@@ -19,6 +19,7 @@ def server(database_url, tmp_path_factory):
         "DATABASE_URL": database_url,
         "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
         "MAX_FRAME_BYTES": "4096",
+        "SHOP_PROFILES": "shop-jd=jd",
     }
     key = create_key(env, "agent", "ws-test")
     with Server(env) as process:  # the benchmark's launcher: `huashu serve`, waited for until /readyz
@@ -58,6 +59,23 @@ def test_suggestions_and_lint(server):
             reply_id = answer["suggestions"][0]["reply_id"]
             ack = await _exchange(ws, {"type": "feedback", "reply_id": reply_id, "action": "used", "id": "f"})
             assert ack == {"type": "ack", "in_reply_to": "f"}
+
+    run(scenario())
+
+
+def test_lint_profile_and_nearest_reply(server):
+    async def scenario():
+        async with connect(server["url"]) as ws:
+            lint = await _exchange(ws, {"type": "draft", "text": "估计快递太忙了吧", "id": "d1"})
+            assert lint["ok"] is False and lint["nearest_reply"]["intent"] == "logistics"
+            assert set(lint["nearest_reply"]) == {"reply_id", "text", "intent"}
+            clean = await _exchange(ws, {"type": "draft", "text": "好的亲，马上为您安排"})
+            assert clean["nearest_reply"] is None and clean["flags"] == []
+            draft = {"type": "draft", "text": "感谢您对京东的支持"}
+            assert (await _exchange(ws, {**draft, "profile": "taobao"}))["ok"] is False
+            assert (await _exchange(ws, {**draft, "shop_id": "shop-jd"}))["flags"] == []
+            bad = await _exchange(ws, {**draft, "profile": "amazon"})
+            assert bad["type"] == "error" and bad["code"] == "invalid_frame"
 
     run(scenario())
 
