@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import logs, store
@@ -110,6 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_timeout_s=settings.body_timeout_s,
     )
     app.mount("/studio", StaticFiles(directory=STUDIO_DIR, html=True), name="studio")
+
+    # Slash redirects are off (they are built from the Host header); this one is relative.
+    @app.get("/studio", include_in_schema=False)
+    def studio_root() -> RedirectResponse:
+        return RedirectResponse("studio/", status_code=307)
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -80,14 +80,14 @@ def test_a_lint_rule_change_keeps_the_saved_index(database, base, tmp_path, monk
     _, version, _ = build_engine(database, base, cache)
     saved = _snapshots(cache)
     rule = LintRule(
-        id="deflecting", category="deflecting", severity=Severity.BLOCK,
-        suggestion="亲，我来帮您跟进处理哦", phrases=("不归我们管",),
+        id="test-deflecting", category="deflecting", severity=Severity.BLOCK,
+        suggestion="亲，我来帮您跟进处理哦", phrases=("芝麻开门",),
     )  # fmt: skip
     assert editing.write_rule(database, rule, enabled=True, actor="editor")
     _refuse_rows(monkeypatch)
     engine, new_version, _ = build_engine(database, base, cache)
     assert new_version == version + 1 and _snapshots(cache) == saved
-    assert [flag.rule_id for flag in engine.lint("这个不归我们管").flags] == ["deflecting"]
+    assert [flag.rule_id for flag in engine.lint("这个芝麻开门").flags] == ["test-deflecting"]
 
 
 class _Payload:
