@@ -308,14 +308,15 @@ def test_a_new_lint_rule_reaches_the_other_worker(workers):
         answer = workers[worker].post("/v1/lint", json={"text": draft}, headers=agent).json()
         return [flag["rule_id"] for flag in answer["flags"]]
 
-    assert flags("b") == []
+    # The built-in deflect-to-others rule may flag the draft too; the editor's rule is what is new.
+    assert "deflecting" not in flags("b")
     created = workers["a"].post("/v1/lint-rules", json={**RULE, "id": "deflecting"}, headers=editor)
     assert created.status_code == 201, created.text
     assert created.json()["version"] == 1 and created.json()["enabled"] is True
-    assert flags("a") == ["deflecting"]  # the editor's own worker applies it before answering
-    assert _wait_for(lambda: flags("b") == ["deflecting"])
+    assert "deflecting" in flags("a")  # the editor's own worker applies it before answering
+    assert _wait_for(lambda: "deflecting" in flags("b"))
     # Matched like every rule: spaces, punctuation and Traditional characters hide nothing.
-    assert flags("b", "這個 不關我們的事！") == ["deflecting"]
+    assert "deflecting" in flags("b", "這個 不關我們的事！")
     answer = workers["b"].post("/v1/lint", json={"text": DEFLECTING}, headers=agent).json()
     assert answer["ok"] is False and answer["flags"][0]["suggestion"] == RULE["suggestion"]
 
@@ -334,7 +335,7 @@ def test_a_new_lint_rule_reaches_the_other_worker(workers):
     # Disabled: kept in the database, no longer flags anything on either worker.
     disabled = workers["a"].delete("/v1/lint-rules/deflecting?version=2", headers=editor)
     assert disabled.status_code == 200 and disabled.json()["enabled"] is False
-    assert _wait_for(lambda: flags("b") == [])
+    assert _wait_for(lambda: "deflecting" not in flags("b"))
     listed = workers["b"].get("/v1/lint-rules?enabled=false", headers=editor).json()
     assert [rule["id"] for rule in listed] == ["deflecting"]
     with Session(workers["database"]) as session:
