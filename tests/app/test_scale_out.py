@@ -257,9 +257,9 @@ RULE = {
     "category": "deflecting",
     "severity": "block",
     "suggestion": "亲，这个问题我来帮您跟进处理，请放心哦～",
-    "phrases": ["芝麻开门", "天王盖地虎"],  # phrases no shipped rule flags
+    "phrases": ["不归我们管", "不关我们的事"],
 }
-DEFLECTING = "快递慢这个芝麻开门哦"
+DEFLECTING = "快递慢这个不归我们管哦"
 BAD_EDITS = [
     ("post", "/v1/replies", {"id": "x", "text": "可能吧", "intents": ["refund"]}, 422, "reply_fails_lint"),
     ("post", "/v1/replies", {"id": "refund-progress", "text": OK, "intents": ["other"]}, 409, "reply_exists"),
@@ -308,23 +308,24 @@ def test_a_new_lint_rule_reaches_the_other_worker(workers):
         answer = workers[worker].post("/v1/lint", json={"text": draft}, headers=agent).json()
         return [flag["rule_id"] for flag in answer["flags"]]
 
-    assert flags("b") == []
-    created = workers["a"].post("/v1/lint-rules", json={**RULE, "id": "studio-deflecting"}, headers=editor)
+    # The built-in deflect-to-others rule may flag the draft too; the editor's rule is what is new.
+    assert "deflecting" not in flags("b")
+    created = workers["a"].post("/v1/lint-rules", json={**RULE, "id": "deflecting"}, headers=editor)
     assert created.status_code == 201, created.text
     assert created.json()["version"] == 1 and created.json()["enabled"] is True
-    assert flags("a") == ["studio-deflecting"]  # the editor's own worker applies it before answering
-    assert _wait_for(lambda: flags("b") == ["studio-deflecting"])
+    assert "deflecting" in flags("a")  # the editor's own worker applies it before answering
+    assert _wait_for(lambda: "deflecting" in flags("b"))
     # Matched like every rule: spaces, punctuation and Traditional characters hide nothing.
-    assert flags("b", "天王 蓋地虎！") == ["studio-deflecting"]
+    assert "deflecting" in flags("b", "這個 不關我們的事！")
     answer = workers["b"].post("/v1/lint", json={"text": DEFLECTING}, headers=agent).json()
     assert answer["ok"] is False and answer["flags"][0]["suggestion"] == RULE["suggestion"]
 
     # Softened to a warning by one editor; a second editor's edit of the old version is refused.
     softened = workers["b"].put(
-        "/v1/lint-rules/studio-deflecting", json={**RULE, "severity": "warn", "version": 1}, headers=editor
+        "/v1/lint-rules/deflecting", json={**RULE, "severity": "warn", "version": 1}, headers=editor
     )
     assert softened.status_code == 200 and softened.json()["version"] == 2
-    stale = workers["a"].put("/v1/lint-rules/studio-deflecting", json={**RULE, "version": 1}, headers=editor)
+    stale = workers["a"].put("/v1/lint-rules/deflecting", json={**RULE, "version": 1}, headers=editor)
     assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_edit"
     assert stale.json()["error"]["detail"]["current"]["severity"] == "warn"
     assert _wait_for(
@@ -332,13 +333,13 @@ def test_a_new_lint_rule_reaches_the_other_worker(workers):
     )
 
     # Disabled: kept in the database, no longer flags anything on either worker.
-    disabled = workers["a"].delete("/v1/lint-rules/studio-deflecting?version=2", headers=editor)
+    disabled = workers["a"].delete("/v1/lint-rules/deflecting?version=2", headers=editor)
     assert disabled.status_code == 200 and disabled.json()["enabled"] is False
-    assert _wait_for(lambda: flags("b") == [])
+    assert _wait_for(lambda: "deflecting" not in flags("b"))
     listed = workers["b"].get("/v1/lint-rules?enabled=false", headers=editor).json()
-    assert [rule["id"] for rule in listed] == ["studio-deflecting"]
+    assert [rule["id"] for rule in listed] == ["deflecting"]
     with Session(workers["database"]) as session:
-        audit = session.exec(select(store.AuditLog).where(store.AuditLog.target == "studio-deflecting")).all()
+        audit = session.exec(select(store.AuditLog).where(store.AuditLog.target == "deflecting")).all()
     assert [entry.action for entry in audit] == ["create_lint_rule", "update_lint_rule", "update_lint_rule"]
 
 
