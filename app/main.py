@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/studio", include_in_schema=False)
     def studio_root() -> RedirectResponse:
         return RedirectResponse("studio/", status_code=307)
+
     if settings.cors_origins or settings.extension_origins:
         app.add_middleware(
             CORSMiddleware,

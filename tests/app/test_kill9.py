@@ -98,7 +98,7 @@ def test_kill_9_during_bulk_creates_loses_no_answered_write(env):
 
 def test_kill_9_during_an_import_leaves_all_or_nothing(env):
     key = create_key(env, "editor", "kill9-import")
-    size = 4000  # seconds of work on either back-end: the kill lands in the middle
+    size = 20000  # bulk writes do 10,000 in ~3 s: seconds of work, so the kill lands in the middle
     document = {"replies": [reply(f"imp-{n}", n) for n in range(size)], "lint_rules": []}
     outcome: dict[str, object] = {}
 

@@ -116,14 +116,17 @@ def test_the_db_command_upgrades_and_names_the_database(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
 
-    def db(*args: str) -> str:
+    def db(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "DATABASE_URL": url}
-        done = subprocess.run([sys.executable, "-m", "app.cli", "db", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, check=True)  # fmt: skip
-        return done.stdout.strip()
+        return subprocess.run([sys.executable, "-m", "app.cli", "db", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=check)  # fmt: skip
 
-    assert db("current") == f"{url}: schema at revision None"
-    assert db("upgrade") == f"{url}: schema at revision {HEAD}"
+    # Reading a database that is not there refuses, and creates nothing.
+    missing = db("current", check=False)
+    assert missing.returncode == 2 and "no database" in missing.stderr
+    assert not (tmp_path / "cli.db").exists()
+    assert db("upgrade").stdout.strip() == f"{url}: schema at revision {HEAD}"
+    assert db("current").stdout.strip() == f"{url}: schema at revision {HEAD}"
     assert _schema_diff(store.connect(url)) == []
 
 
