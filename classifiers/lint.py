@@ -42,6 +42,8 @@ STRICT = "strict"
 MAX_PATTERN_CHARS = 4000
 MAX_PHRASE_CHARS = 50
 _FAMILY_RE = re.compile(r"\{[a-z_]+\}")
+# How far before and after a match a pattern rule's exceptions are looked for.
+CONTEXT_CHARS = 200
 
 
 def _fold(phrase: str) -> str:
@@ -125,9 +127,13 @@ class _Compiled:
             start, end = match.span()
             if start == end:
                 continue
-            if self.not_before is not None and self.not_before.search(text, 0, start):
+            # The context is read within CONTEXT_CHARS of the match: a whole line or two, and
+            # linear in the draft's length (a 2,000-character draft of repeats took seconds).
+            if self.not_before is not None and self.not_before.search(
+                text, max(0, start - CONTEXT_CHARS), start
+            ):
                 continue
-            if self.not_after is not None and self.not_after.match(text, end):
+            if self.not_after is not None and self.not_after.match(text, end, end + CONTEXT_CHARS):
                 continue
             yield start, end
 

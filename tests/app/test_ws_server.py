@@ -85,7 +85,7 @@ def test_follow_up_understood_in_context(server):
         async with connect(server["url"]) as ws:
             await _exchange(ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "能便宜点吗"})
             answer = await _exchange(
-                ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "那再少一点呢"}
+                ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "那再少点呢"}
             )
             assert answer["intent"] == "bargaining"
 
