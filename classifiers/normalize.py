@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import opencc
@@ -242,7 +243,12 @@ def content_text(normalized: str) -> str:
 
 def content_only(normalized: NormalizedText) -> NormalizedText:
     """Drop spaces and punctuation too, so "可 能 吧" and "可能、吧" match "可能吧"."""
-    kept = [(char, span) for char, span in zip(normalized.text, normalized.spans) if _is_content(char)]
+    return _keep(normalized, _is_content)
+
+
+def _keep(normalized: NormalizedText, wanted: Callable[[str], bool]) -> NormalizedText:
+    """The characters ``wanted`` keeps, each with its span in the original."""
+    kept = [(char, span) for char, span in zip(normalized.text, normalized.spans) if wanted(char)]
     return NormalizedText(
         original=normalized.original,
         text="".join(char for char, _ in kept),
@@ -257,9 +263,4 @@ def marked_text(normalized: str) -> str:
 
 def marked_only(normalized: NormalizedText) -> NormalizedText:
     """Like ``content_only``, but symbols that carry meaning stay: "100 %" → "100%"."""
-    kept = [(char, span) for char, span in zip(normalized.text, normalized.spans) if _is_marked(char)]
-    return NormalizedText(
-        original=normalized.original,
-        text="".join(char for char, _ in kept),
-        spans=tuple(span for _, span in kept),
-    )
+    return _keep(normalized, _is_marked)
