@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import logs, store
+from app import logs, openapi, store
 from app.api import agents, analytics, demo, docs, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_handlers(app)
+    openapi.install(app, settings)  # the document says what the edge and the settings enforce
     routers = (
         ops.probes,
         agents.router,
