@@ -148,7 +148,9 @@ class MultipartReader:
         self._headers, self._data = {}, []
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        # Latin-1 keeps the bytes as they came (parse_options_header encodes back to Latin-1;
+        # a UTF-8 decoded name it could not encode was a 500); names are read as UTF-8 below.
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
         self._field = self._value = b""
 
     def _part_end(self) -> None:

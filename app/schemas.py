@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from classifiers import Classification, Intent, LintResult, Suggestion
 
@@ -34,6 +34,19 @@ def visible(text: str) -> bool:
 
 # The pattern is the document's; the assistant's own check answers 422 empty_text.
 MessageText = Annotated[str, Field(json_schema_extra={"pattern": MESSAGE_PATTERN})]
+
+
+# RFC 3339, as OpenAPI's date-time says: pydantic alone would also take "0.5" (Unix seconds).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time, e.g. 2026-12-01T08:00:00+08:00")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class _Request(BaseModel):
@@ -426,7 +439,7 @@ class PreviewRequest(_Request):
     triggers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
     slots: dict[str, str | None] = Field(default_factory=dict)
     shop_id: str | None = Field(default=None, max_length=120)
-    messages: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+    messages: list[Annotated[MessageText, Field(min_length=1, max_length=2000)]] = Field(
         default_factory=list, max_length=50, description="buyer messages to rank the draft for"
     )
 

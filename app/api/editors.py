@@ -7,7 +7,6 @@ reads the body models from the routes ``_editable`` makes at run time.
 """
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -35,6 +34,7 @@ from app.schemas import (
     ReplyUpdate,
     RuleImpact,
     RuleImpactRequest,
+    Timestamp,
     VersionOut,
 )
 from classifiers import Intent
@@ -153,7 +153,7 @@ audit = APIRouter(prefix="/v1", tags=["editors"], responses=KEYED)
 def audit_log(
     editor: EditorDep,
     _: EditorKey,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     entity: Annotated[str | None, Query(max_length=120, description="a reply's or rule's id")] = None,
     limit: Limit = 100,
