@@ -216,7 +216,8 @@ def _document(data: Any, reply_lines: dict[int, int], rule_lines: dict[int, int]
         ("replies", "reply", reply_lines, document.replies),
         ("lint_rules", "lint_rule", rule_lines, document.rules),
     ):
-        items = data.get(key) or []
+        items = data.get(key)
+        items = [] if items is None else items  # only null is none: false or 0 is no list
         if not isinstance(items, list):
             raise _malformed(f"'{key}' must be a list", None)
         into.extend(Item(kind, index, lines.get(index), entry) for index, entry in enumerate(items))  # type: ignore[arg-type]

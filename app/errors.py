@@ -11,10 +11,11 @@ import orjson
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 log = logging.getLogger("huashu")
 
@@ -98,17 +99,13 @@ def allowed_methods(request: Request) -> list[str]:
     that names a route literally (``/v1/replies/preview``) is that route's alone, not also a
     ``{reply_id}``'s."""
     matching: dict[int, set[str]] = {}
-    for route in request.app.router.routes:
-        methods = getattr(route, "methods", None)
-        if not methods:
+    for route in iter_route_contexts(request.app.routes):
+        if not route.methods or route.path is None:
             continue
-        match, _ = route.matches({**request.scope, "method": next(iter(methods))})
-        if match is Match.FULL:
-            params = len(getattr(route, "param_convertors", {}))
-            matching.setdefault(params, set()).update(methods)
-    if not matching:
-        return []
-    return sorted(matching[min(matching)])
+        pattern, _, convertors = compile_path(route.path)
+        if pattern.match(request.url.path):
+            matching.setdefault(len(convertors), set()).update(route.methods)
+    return sorted(matching[min(matching)]) if matching else []
 
 
 # Errors that say the database cannot be reached (or is locked), not that a query was wrong:

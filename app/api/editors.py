@@ -194,6 +194,18 @@ def export_corpus(editor: EditorDep, _: EditorKey, format: corpus_io.Format = "y
             "required": True,
             "content": {
                 **{media: {"schema": {"type": "string"}} for media in corpus_io.MEDIA_TYPES.values()},
+                # A JSON file is the document itself (the same shape as the YAML one).
+                # Each item that is not a valid reply or rule is refused in the report, not the file.
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "replies": {"anyOf": [{"type": "array"}, {"type": "null"}]},
+                            "lint_rules": {"anyOf": [{"type": "array"}, {"type": "null"}]},
+                        },
+                        "anyOf": [{"required": ["replies"]}, {"required": ["lint_rules"]}],
+                    }
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",

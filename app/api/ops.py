@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import auth
@@ -28,7 +27,17 @@ def readyz(assistant: AssistantDep) -> dict:
     return assistant.readiness()
 
 
-@probes.get("/metrics", response_class=PlainTextResponse)
+@probes.get(
+    "/metrics",
+    # A plain Response, so that the errors stay declared as JSON (as they are answered).
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     """Prometheus text format."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
