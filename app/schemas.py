@@ -58,8 +58,9 @@ class _Request(BaseModel):
 
 FeedbackAction = Literal["shown", "used", "edited", "dismissed"]
 MAX_SUGGESTIONS = 10
-# How many suggestions a message asks for.
-SuggestionCount = Annotated[int, Field(ge=1, le=MAX_SUGGESTIONS)]
+# How many suggestions a message asks for. Numbers and booleans in bodies are strict ("3" is
+# no integer, 0 no boolean), as the document's types say.
+SuggestionCount = Annotated[int, Field(ge=1, le=MAX_SUGGESTIONS, strict=True)]
 
 
 class IntentScoreOut(BaseModel):
@@ -219,7 +220,7 @@ class _New(BaseModel):
 
 class _Edited(BaseModel):
     version: int = Field(
-        ge=1, le=2**31 - 1, description="the version you edited; a newer one on the server → 409"
+        ge=1, le=2**31 - 1, strict=True, description="the version you edited; a newer one on the server → 409"
     )
 
 
@@ -256,6 +257,16 @@ class LintRuleIn(BaseModel):
     repeated or not.
     """
 
+    # What classifiers.lint.rule_problems asks of phrases by kind, as far as a schema can say
+    # (that each folds to some text and each pattern compiles is checked on save: invalid_rule).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "single_character"}}, "required": ["kind"]},
+            "then": {"properties": {"phrases": {"maxItems": 0}}},
+            "else": {"properties": {"phrases": {"minItems": 1}}, "required": ["phrases"]},
+        }
+    )
+
     category: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     severity: Literal["block", "warn"]
     suggestion: str = Field(min_length=1, max_length=500, description="the better wording shown with a flag")
@@ -263,7 +274,7 @@ class LintRuleIn(BaseModel):
     phrases: list[_Phrase] = Field(default_factory=list, max_length=200)
     not_before: list[_Phrase] = Field(default_factory=list, max_length=50)
     not_after: list[_Phrase] = Field(default_factory=list, max_length=50)
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
 
 class LintRuleCreate(LintRuleIn, _New, _Request):
@@ -386,7 +397,7 @@ class LintRulePatch(_Patch):
     phrases: list[_Phrase] | None = Field(default=None, max_length=200)
     not_before: list[_Phrase] | None = Field(default=None, max_length=50)
     not_after: list[_Phrase] | None = Field(default=None, max_length=50)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
 
 
 class VersionOut(BaseModel):
