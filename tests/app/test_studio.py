@@ -67,6 +67,22 @@ def test_the_studio_is_served_from_the_package(server):
     assert chart.status_code == 200 and "Chart.js v" in chart.text[:200]
 
 
+def test_an_unknown_path_under_the_studio_is_the_one_json_404(server):
+    """The studio routes by #fragment, so no path under /studio/ is a client route: a missing
+    file is a 404 in the one error shape, naming the path (never index.html or plain text)."""
+    for path in ["/studio/nope", "/studio/js/nope.js", "/studio/vendor/", "/studio/replies/ship-today"]:
+        answer = httpx.get(server["base"] + path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/json", path
+        assert answer.json() == {"error": {"code": "not_found", "message": f"no studio file at {path}"}}
+    # The studio's files are still there, and only GET and HEAD reach them.
+    assert httpx.get(server["base"] + "/studio/js/main.js").status_code == 200
+    assert httpx.head(server["base"] + "/studio/index.html").status_code == 200
+    posted = httpx.post(server["base"] + "/studio/index.html")
+    assert posted.status_code == 405 and posted.json()["error"]["code"] == "method_not_allowed"
+    assert posted.headers["allow"] == "GET, HEAD"
+
+
 def test_the_vendored_libraries_are_the_locked_ones():
     """The committed files are what `npm run vendor` copies from the versions in the lock."""
     import hashlib
@@ -254,6 +270,14 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("replies:\n  - id: x\n    text: [unclosed\n", encoding="utf-8")
     page = sign_in(context, server)
+    imports: list[tuple[str, str]] = []  # (query, Content-Type) of each import the page sends
+
+    def record(request) -> None:
+        address, _, query = request.url.partition("?")
+        if address.endswith("/v1/corpus/import"):
+            imports.append((query, request.headers.get("content-type", "")))
+
+    page.on("request", record)
     page.get_by_role("link", name="导入导出").click()
     page.get_by_test_id("import-file").set_input_files(str(bad))
     page.get_by_test_id("dry-run").click()
@@ -271,6 +295,11 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     expect(page.get_by_test_id("import-summary")).to_contain_text("已导入")
     assert api(server, "GET", "/v1/replies/studio-imported").json()["status"] == "approved"
     assert api(server, "GET", "/v1/replies/ship-today").json()["text"].endswith("～")
+    # Dry runs and the apply went as multipart forms (the file streamed in the field "file").
+    assert [query for query, _ in imports] == [
+        "dry_run=true&format=yaml", "dry_run=true&format=yaml", "dry_run=false&format=yaml"
+    ]  # fmt: skip
+    assert all(kind.startswith("multipart/form-data; boundary=") for _, kind in imports), imports
 
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
