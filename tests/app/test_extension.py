@@ -325,6 +325,10 @@ def test_options_page_saves_the_settings(browser, server):
     options = context.new_page()
     options.goto(f"chrome-extension://{extension_id}/options/options.html")
     options.fill("#server", server["base"] + "/ignored/path")
+    options.fill("#key", "hs_密钥 有空格")  # could not be sent as a subprotocol: refused, nothing saved
+    options.click("button[type=submit]")
+    sync_api.expect(options.locator("#saved")).to_contain_text("API 密钥格式无效")
+    assert worker.evaluate("chrome.storage.local.get(['huashu.key'])") == {}
     options.fill("#key", " hs_secret ")
     options.click("button[type=submit]")
     sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
