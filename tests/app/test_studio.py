@@ -314,8 +314,8 @@ def _agent_traffic(server) -> str:
     answers the reply the agents used."""
     from websockets.sync.client import connect
 
-    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws?token={server['keys']['agent']}"
-    with connect(url) as ws:
+    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws"
+    with connect(url, subprotocols=["huashu", f"bearer.{server['keys']['agent']}"]) as ws:
 
         def ask(frame: dict) -> dict:
             ws.send(json.dumps(frame, ensure_ascii=False))
