@@ -36,13 +36,17 @@ def chromium():
 
 
 @pytest.fixture()
-def context(chromium):
+def context(chromium, server):
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     errors: list[str] = []
+    urls: list[str] = []
     context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
+    context.on("request", lambda request: urls.append(request.url))
     yield context
     context.close()
     assert errors == []  # no script error in any tab
+    # Keys go in the Authorization header, never in an address (logs, history, proxies).
+    assert urls and not [u for u in urls for key in server["keys"].values() if key in u]
 
 
 def api(server, method: str, path: str, key: str = "alice", **kwargs) -> httpx.Response:
