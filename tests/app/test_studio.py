@@ -14,13 +14,15 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 DOCS = ROOT / "docs"
 STUDIO = ROOT / "app" / "studio"
+IMPORT_LIMIT = 1_000_000  # small, so that a browser upload past it is quick
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_chromium()
     database = tmp_path_factory.mktemp("studio-db") / "huashu.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache"),
+           "MAX_IMPORT_BYTES": str(IMPORT_LIMIT)}  # fmt: skip
     keys = {name: create_key(env, role, name) for name, role in
             [("alice", "editor"), ("bob", "editor"), ("agent", "agent")]}  # fmt: skip
     with running_server(env) as process:
@@ -287,6 +289,13 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     page.get_by_test_id("dry-run").click()
     expect(page.get_by_test_id("import-error")).to_contain_text("malformed_import")
     expect(page.get_by_test_id("apply-import")).to_be_disabled()
+    # A file past MAX_IMPORT_BYTES: the server's 413 reaches the page as its own message.
+    big = tmp_path / "big.yaml"
+    big.write_text("replies:\n" + "# 填充\n" * (IMPORT_LIMIT // 8 + 1000), encoding="utf-8")
+    page.get_by_test_id("import-file").set_input_files(str(big))
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text("文件太大（body_too_large）")
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()
 
     page.get_by_test_id("import-file").set_input_files(str(upload))
     expect(page.get_by_test_id("apply-import")).to_be_disabled()  # not before a dry run
@@ -300,9 +309,7 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     assert api(server, "GET", "/v1/replies/studio-imported").json()["status"] == "approved"
     assert api(server, "GET", "/v1/replies/ship-today").json()["text"].endswith("～")
     # Dry runs and the apply went as multipart forms (the file streamed in the field "file").
-    assert [query for query, _ in imports] == [
-        "dry_run=true&format=yaml", "dry_run=true&format=yaml", "dry_run=false&format=yaml"
-    ]  # fmt: skip
+    assert [query for query, _ in imports] == [*["dry_run=true&format=yaml"] * 3, "dry_run=false&format=yaml"]
     assert all(kind.startswith("multipart/form-data; boundary=") for _, kind in imports), imports
 
     with page.expect_download() as download:
