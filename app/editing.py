@@ -34,6 +34,7 @@ from app.schemas import (
     RuleImpactRequest,
     lint_body,
     suggestions_body,
+    visible,
 )
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
@@ -662,11 +663,12 @@ def preview(engine: Engine, body: PreviewRequest) -> dict:
     index = engine.index.patched({PREVIEW_ID: (draft, engine.analyze_reply(draft))})
     ranks = []
     for message in body.messages:
-        analysis = engine.analyze(message)
-        if not analysis.content:
+        # Refused as /v1/suggest refuses it (nothing visible); 吗？？ is a message there too.
+        if not visible(message):
             raise ApiError(
-                422, "empty_text", f"message {message!r} is empty once emoji and punctuation are removed"
+                422, "empty_text", f"message {message!r} is empty (only spaces or invisible characters)"
             )
+        analysis = engine.analyze(message)
         classification = engine.decide(analysis, engine.intent_scores(analysis))
         ranked = rank_replies(
             index, classification, analysis.content, k=MAX_SUGGESTIONS, shop_id=body.shop_id
