@@ -286,10 +286,14 @@ class Linter:
         # none, and the rules, their exceptions and the spans are skipped. Otherwise only the
         # rules that match outside their exceptions ("不可以的话" is clean) are run again on the
         # text with its offsets.
-        if active.gate is not None and active.gate.search(text) is None:
-            candidates = active.ungated
-        else:
+        if active.gate is None or active.gate.search(text) is not None:
             candidates = active.content
+        elif active.ungated:
+            candidates = active.ungated
+        elif not active.marked:
+            return LintResult(ok=True, flags=[])
+        else:
+            candidates = []
         chars = set(text)
         hits = [c for c in candidates if c.may_match(chars) and next(c.spans(text), None)]
         if active.marked:
