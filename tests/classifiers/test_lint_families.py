@@ -99,8 +99,9 @@ NOT_DEFLECTIONS = [
     "您联系商家了吗？",
     # A referral with a fallback.
     "您先联系一下商家，处理不了可以随时联系我们",
-    # Not a denial of responsibility.
+    # Not a denial of responsibility: a question, a condition.
     "不是我们的快递吗？我帮您查一下",
+    "如果不归我们管，我也会帮您转达",
 ]
 
 
@@ -130,3 +131,36 @@ def test_blame(engine, draft):
 def test_reassurance_and_instructions_are_not_blame(engine, draft):
     for variant in (draft, _S2TWP.convert(draft)):
         assert "blame" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["加V：abc123", "加薇 abc12345", "加我绿泡泡", "企鹅号发您", "加企鹅 12345678", "卫星号abc12345"],
+)
+def test_im_slang_and_cut_names_are_off_platform(engine, draft):
+    for variant in _evasions(draft):
+        for profile in ("strict", "jd", "taobao", "pinduoduo"):
+            result = engine.lint(variant, profile)
+            assert "off_platform" in {f.category for f in result.flags} and not result.ok, (variant, profile)
+
+
+@pytest.mark.parametrize(
+    ("draft", "own"),
+    [
+        ("某宝搜同款", "taobao"),
+        ("TB搜同款", "taobao"),
+        ("tao宝上也有", "taobao"),
+        ("去拼夕夕看看", "pinduoduo"),
+    ],
+)
+def test_platform_nicknames(engine, draft, own):
+    for variant in _evasions(draft):
+        assert not engine.lint(variant, "jd").ok, variant
+        assert engine.lint(variant, own).ok, variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["1TB的硬盘", "可以加微辣哦", "加vip会员有优惠", "天上的卫星", "企鹅玩偶很可爱"]
+)
+def test_words_that_only_look_like_handles_are_clean(engine, draft):
+    assert "off_platform" not in _categories(engine, draft, "strict"), draft
