@@ -164,3 +164,46 @@ def test_platform_nicknames(engine, draft, own):
 )
 def test_words_that_only_look_like_handles_are_clean(engine, draft):
     assert "off_platform" not in _categories(engine, draft, "strict"), draft
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "这个小妹操作不了的呢",
+        "删除以后就加不了了",
+        "确实是提前不了的",
+        "您这个订单已经过了时效了",
+        "已经超过价保周期了哦",
+        "这个价格不能改，只能按现在的价格",
+    ],
+)
+def test_more_ways_to_say_no(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "您的支持我们少不了",
+        "按这个尺码买错不了",
+        "还没超过时效，可以申请",
+        "这个地址改不了，只能重新下单哦",
+        "订单无法修改，只能给您取消后重新下单",
+    ],
+)
+def test_reassurance_and_real_alternatives_are_not_refusals(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+def test_a_supplier_and_the_product_page_service_are_other_parties(engine):
+    assert "deflecting" in _categories(engine, "具体您可以咨询供应商呢")
+    assert "deflecting" in _categories(engine, "建议您联系页面商品客服咨询一下")
+
+
+def test_not_understanding_is_uncertain_but_an_offer_to_explain_is_not(engine):
+    for variant in _evasions("这个我也不是很懂"):
+        assert not engine.lint(variant, "jd").ok, variant
+    assert engine.lint("亲亲，不懂的地方随时问我哦", "jd").ok
+    assert engine.lint("不太明白您的意思，您是说哪个订单呢", "jd").ok
