@@ -116,6 +116,9 @@ class _Compiled:
     pattern: re.Pattern[str]
     marked: bool = False  # runs on the text that keeps symbols
     not_before: re.Pattern[str] | None = None  # pattern rules: anchored at the match's start
+    # The not_before expressions that open with ".*": one match from the window's start says
+    # what a search from every position would (the search was quadratic in the window).
+    not_before_any: re.Pattern[str] | None = None
     not_after: re.Pattern[str] | None = None  # pattern rules: anchored at the match's end
     starts: frozenset[str] | None = None  # what a match begins with; None: unknown
 
@@ -129,13 +132,27 @@ class _Compiled:
                 continue
             # The context is read within CONTEXT_CHARS of the match: a whole line or two, and
             # linear in the draft's length (a 2,000-character draft of repeats took seconds).
-            if self.not_before is not None and self.not_before.search(
-                text, max(0, start - CONTEXT_CHARS), start
-            ):
+            window = max(0, start - CONTEXT_CHARS)
+            if self.not_before_any is not None and self.not_before_any.match(text, window, start):
+                continue
+            if self.not_before is not None and self.not_before.search(text, window, start):
                 continue
             if self.not_after is not None and self.not_after.match(text, end, end + CONTEXT_CHARS):
                 continue
             yield start, end
+
+
+def _opens_with_any(pattern: str) -> bool:
+    """Whether every match of ``pattern`` may begin with ".*" (no top-level "|"): then it
+    matches text ending at a point from some position exactly when it does from the first."""
+    try:
+        items = list(_parser.parse(pattern))
+    except (re.error, RecursionError, TypeError, ValueError):
+        return False
+    if not items or items[0][0] not in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        return False
+    low, high, body = items[0][1]
+    return low == 0 and high == _c.MAXREPEAT and list(body) == [(_c.ANY, None)]
 
 
 def _phrase_regex(phrases: Iterable[str], not_before: Iterable[str], not_after: Iterable[str]) -> str:
@@ -167,13 +184,15 @@ def _compile_rule(rule: LintRule) -> list[_Compiled]:
     if rule.kind == PATTERN:
         if not rule.phrases:
             raise ValueError(f"lint rule {rule.id!r} has no patterns")
-        before = "|".join(f"(?:{p})" for p in rule.not_before)
+        anywhere = "|".join(f"(?:{p})" for p in rule.not_before if _opens_with_any(p))
+        before = "|".join(f"(?:{p})" for p in rule.not_before if not _opens_with_any(p))
         after = "|".join(f"(?:{p})" for p in rule.not_after)
         return [
             _Compiled(
                 rule,
                 re.compile("|".join(f"(?:{p})" for p in rule.phrases)),
                 not_before=re.compile(f"(?:{before})\\Z") if before else None,
+                not_before_any=re.compile(f"(?:{anywhere})\\Z") if anywhere else None,
                 not_after=re.compile(after) if after else None,
             )
         ]
