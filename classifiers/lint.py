@@ -116,6 +116,9 @@ class _Compiled:
     pattern: re.Pattern[str]
     marked: bool = False  # runs on the text that keeps symbols
     not_before: re.Pattern[str] | None = None  # pattern rules: anchored at the match's start
+    # The not_before expressions that open with ".*": one match from the window's start says
+    # what a search from every position would (the search was quadratic in the window).
+    not_before_any: re.Pattern[str] | None = None
     not_after: re.Pattern[str] | None = None  # pattern rules: anchored at the match's end
     starts: frozenset[str] | None = None  # what a match begins with; None: unknown
 
@@ -129,13 +132,27 @@ class _Compiled:
                 continue
             # The context is read within CONTEXT_CHARS of the match: a whole line or two, and
             # linear in the draft's length (a 2,000-character draft of repeats took seconds).
-            if self.not_before is not None and self.not_before.search(
-                text, max(0, start - CONTEXT_CHARS), start
-            ):
+            window = max(0, start - CONTEXT_CHARS)
+            if self.not_before_any is not None and self.not_before_any.match(text, window, start):
+                continue
+            if self.not_before is not None and self.not_before.search(text, window, start):
                 continue
             if self.not_after is not None and self.not_after.match(text, end, end + CONTEXT_CHARS):
                 continue
             yield start, end
+
+
+def _opens_with_any(pattern: str) -> bool:
+    """Whether every match of ``pattern`` may begin with ".*" (no top-level "|"): then it
+    matches text ending at a point from some position exactly when it does from the first."""
+    try:
+        items = list(_parser.parse(pattern))
+    except (re.error, RecursionError, TypeError, ValueError):
+        return False
+    if not items or items[0][0] not in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        return False
+    low, high, body = items[0][1]
+    return low == 0 and high == _c.MAXREPEAT and list(body) == [(_c.ANY, None)]
 
 
 def _phrase_regex(phrases: Iterable[str], not_before: Iterable[str], not_after: Iterable[str]) -> str:
@@ -148,20 +165,34 @@ def _phrase_regex(phrases: Iterable[str], not_before: Iterable[str], not_after: 
 
 
 def _compile(rule: LintRule) -> list[_Compiled]:
-    return [replace(c, starts=first_characters(c.pattern.pattern)) for c in _compile_rule(rule)]
+    return [_with_starts(c) for c in _compile_rule(rule)]
+
+
+def _with_starts(compiled: _Compiled) -> _Compiled:
+    """Record what a match begins with, and let the regex engine skip to those characters:
+    a rule that opens with a look-behind or an optional prefix ("(?<!能)不能", "我?也?不清楚")
+    is otherwise tried at every position of the draft (four times slower on real lines)."""
+    starts = first_characters(compiled.pattern.pattern)
+    if starts is None:
+        return compiled
+    head = "".join(re.escape(c) for c in sorted(starts))
+    pattern = re.compile(f"(?=[{head}])(?:{compiled.pattern.pattern})", compiled.pattern.flags)
+    return replace(compiled, pattern=pattern, starts=starts)
 
 
 def _compile_rule(rule: LintRule) -> list[_Compiled]:
     if rule.kind == PATTERN:
         if not rule.phrases:
             raise ValueError(f"lint rule {rule.id!r} has no patterns")
-        before = "|".join(f"(?:{p})" for p in rule.not_before)
+        anywhere = "|".join(f"(?:{p})" for p in rule.not_before if _opens_with_any(p))
+        before = "|".join(f"(?:{p})" for p in rule.not_before if not _opens_with_any(p))
         after = "|".join(f"(?:{p})" for p in rule.not_after)
         return [
             _Compiled(
                 rule,
                 re.compile("|".join(f"(?:{p})" for p in rule.phrases)),
                 not_before=re.compile(f"(?:{before})\\Z") if before else None,
+                not_before_any=re.compile(f"(?:{anywhere})\\Z") if anywhere else None,
                 not_after=re.compile(after) if after else None,
             )
         ]
@@ -237,12 +268,11 @@ class Linter:
                 self._single_character_rules.append(rule)
             else:
                 self._compiled.extend(_compile(rule))
-        self._needs_marked = any(c.marked for c in self._compiled)
         self._profiles = dict(profiles or {})
         self._profiles.setdefault(STRICT, LintProfile())
         # Each profile's rules, compiled once: a rule it blocks runs as a blocking copy.
         self._by_profile = {
-            name: (
+            name: _Active(
                 [_raised(c, profile) for c in self._compiled if c.rule.id not in profile.switch_off],
                 [r for r in self._single_character_rules if r.id not in profile.switch_off],
             )
@@ -253,7 +283,7 @@ class Linter:
     def profiles(self) -> list[str]:
         return sorted(self._profiles)
 
-    def _active(self, profile: str | None) -> tuple[list[_Compiled], list[LintRule]]:
+    def _active(self, profile: str | None) -> _Active:
         try:
             return self._by_profile[profile or STRICT]
         except KeyError:
@@ -265,35 +295,50 @@ class Linter:
         Matching ignores spaces, punctuation, emoji, invisible characters, full-width forms,
         look-alike letters and Traditional characters, so "可 能 吧~~~" and "應該是吧" are caught.
         """
-        compiled, _ = self._active(profile)
+        active = self._active(profile)
         normalized = normalized_text(draft)
         text = content_text(normalized)
+        if not text or not text.strip(text[0]):
+            # One character, repeated or not: the single_character rules decide.
+            return self._lint(draft, active, active.compiled)
+        # Most drafts are clean: one search of every rule's pattern at once (in C) finds
+        # none, and the rules, their exceptions and the spans are skipped. Otherwise only the
+        # rules that match outside their exceptions ("不可以的话" is clean) are run again on the
+        # text with its offsets.
+        if active.gate is None or active.gate.search(text) is not None:
+            candidates = active.content
+        elif active.ungated:
+            candidates = active.ungated
+        elif not active.marked:
+            return LintResult(ok=True, flags=[])
+        else:
+            candidates = []
         chars = set(text)
-        if len(chars) > 1:
-            marked = marked_text(normalized) if self._needs_marked else ""
-            # Most drafts are clean: a rule whose first characters are not in the draft is
-            # skipped after one set test, and the spans are mapped only when a rule matched
-            # outside its exceptions ("不可以的话" is clean).
-            if not any(
-                c.may_match(chars) and next(c.spans(marked if c.marked else text), None) for c in compiled
-            ):
-                return LintResult(ok=True, flags=[])
-        return self.lint_exactly(draft, profile)
+        hits = [c for c in candidates if c.may_match(chars) and next(c.spans(text), None)]
+        if active.marked:
+            marked = marked_text(normalized)
+            hits.extend(c for c in active.marked if next(c.spans(marked), None))
+        if not hits:
+            return LintResult(ok=True, flags=[])
+        return self._lint(draft, active, hits)
 
     def lint_exactly(self, draft: str, profile: str | None = None) -> LintResult:
         """``lint`` without the clean-draft shortcut: every rule runs, spans are mapped."""
-        compiled, single_character_rules = self._active(profile)
+        active = self._active(profile)
+        return self._lint(draft, active, active.compiled)
+
+    def _lint(self, draft: str, active: _Active, compiled: list[_Compiled]) -> LintResult:
         normalized = normalize(draft)
         content = content_only(normalized)
         flags: list[LintFlag] = []
         if len(set(content.text)) <= 1:
             # One character, repeated or not ("嗯", "嗯嗯", "？", "👍"): too curt to send.
             start, end = content.to_original(0, len(content.text)) if content.text else (0, len(draft))
-            for rule in single_character_rules:
+            for rule, polite in active.single_character:
                 # ``not_after`` of a single_character rule: whole drafts that are still polite.
-                if content.text not in {_fold(p) for p in rule.not_after}:
+                if content.text not in polite:
                     flags.append(_flag(rule, draft, start, end))
-        marked = marked_only(normalized) if self._needs_marked else content
+        marked = marked_only(normalized) if any(c.marked for c in compiled) else content
         chars = set(content.text)
         for rule_compiled in compiled:
             if not rule_compiled.marked and not rule_compiled.may_match(chars):
@@ -305,6 +350,35 @@ class Linter:
         flags = _one_per_place(flags)
         flags.sort(key=lambda flag: (flag.start, flag.end))
         return LintResult(ok=not any(f.severity is Severity.BLOCK for f in flags), flags=flags)
+
+
+class _Active:
+    """One profile's rules, and a gate: every gated rule's pattern in one expression."""
+
+    def __init__(self, compiled: list[_Compiled], single_character: list[LintRule]) -> None:
+        self.compiled = compiled
+        self.single_character = [(r, frozenset(_fold(p) for p in r.not_after)) for r in single_character]
+        self.content = [c for c in compiled if not c.marked]
+        self.marked = [c for c in compiled if c.marked]
+        # A pattern with groups stays out: its back-references would point at another
+        # rule's group once joined.
+        gated = [c for c in self.content if c.pattern.groups == 0]
+        self.ungated = [c for c in self.content if c.pattern.groups != 0]
+        self.gate = _gate(gated)
+
+
+def _gate(compiled: list[_Compiled]) -> re.Pattern[str] | None:
+    if not compiled:
+        return None
+    joined = "|".join(f"(?:{c.pattern.pattern})" for c in compiled)
+    starts = [c.starts for c in compiled]
+    if all(s is not None for s in starts):
+        head = "".join(re.escape(c) for c in sorted(frozenset().union(*starts)))  # type: ignore[arg-type]
+        joined = f"(?=[{head}])(?:{joined})"
+    try:
+        return re.compile(joined)
+    except (re.error, RecursionError, OverflowError):
+        return None
 
 
 def _raised(compiled: _Compiled, profile: LintProfile) -> _Compiled:

@@ -213,7 +213,9 @@ def _is_marked(char: str) -> bool:
 
 _MARKED = _CharTable(lambda char: char if _is_marked(char) else "")
 _SPACE_RUN_RE = re.compile(" {2,}")
-_REPEAT_RE = re.compile(r"(.)\1+", re.DOTALL)
+# Runs of one character that may be punctuation (letters, digits and CJK never are: "哈哈" and
+# "谢谢" are not handed to the callback).
+_REPEAT_RE = re.compile(r"([^\w\s]|_)\1+")
 
 
 def _collapse_punctuation(match: re.Match[str]) -> str:

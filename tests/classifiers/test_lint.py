@@ -239,3 +239,46 @@ _FAMILY_PIECES = [
 def test_first_character_skips_never_hide_a_flag(engine, draft):
     for profile in (None, "jd"):
         assert engine.linter.lint(draft, profile) == engine.linter.lint_exactly(draft, profile)
+
+
+def test_the_gate_keeps_every_flag_on_real_seller_lines(engine):
+    # The one-search gate and the per-rule skips decide nothing: on every real seller line
+    # (and each profile) the fast path says exactly what running every rule says.
+    import json
+
+    from tests.helpers import SHARED
+
+    paths = [SHARED / "dev_chats.jsonl", SHARED / "dev_seller_lines.jsonl"]
+    if not all(p.is_file() for p in paths):
+        pytest.skip(f"development data not found: put shared/data/ beside the checkout ({paths[0]})")
+    texts = {
+        row["text"]
+        for path in paths
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if row.get("role", "seller") == "seller"
+    }
+    for profile in ("strict", "jd", "taobao"):
+        assert [engine.linter.lint(t, profile) for t in texts] == [
+            engine.linter.lint_exactly(t, profile) for t in texts
+        ]
+
+
+def test_a_rule_with_groups_runs_outside_the_gate():
+    from classifiers.lint import Linter
+
+    # A back-reference would point at another rule's group inside the joined gate.
+    linter = Linter([_rule(kind="pattern", phrases=(r"(好)\1{3}",)), _rule(id="s", phrases=("加微信",))])
+    assert [f.match for f in linter.lint("好好好好的").flags] == ["好好好好"]
+    assert linter.lint("好好的").flags == []
+    assert [f.match for f in linter.lint("亲，加 微 信").flags] == ["加 微 信"]
+
+
+def test_the_gate_lets_the_regex_engine_skip_ahead():
+    from classifiers.lint import Linter
+
+    linter = Linter([_rule(kind="pattern", phrases=("(?<!能)不能(?!吗)",))])
+    (compiled,) = linter._active(None).compiled
+    # What a match begins with leads the expression, so the engine jumps to those characters.
+    assert compiled.pattern.pattern.startswith("(?=[不])")
+    assert [f.match for f in linter.lint("这个不能").flags] == ["不能"]
+    assert linter.lint("能不能").flags == [] and linter.lint("不能吗").flags == []

@@ -62,7 +62,7 @@ def test_offsets_always_point_into_original(text):
 
 _PIECES = [
     *"可能吧應該是 ，！!!~~。.😊ＡＢabc１嗯\u3000\n\t[]#E-s64/:好⑴藉口哈",
-    *"\u200b\u202e\u202c\u0336\u0301\u3164хԛνⓥ🅠🇶%％¥+",
+    *"\u200b\u202e\u202c\u0336\u0301\u3164хԛνⓥ🅠🇶%％¥+_＿",
     "#E-s64",
     "/:rose",
     "  ",
@@ -120,3 +120,17 @@ def test_percent_is_content_and_symbols_are_marked():
     assert marked.text == "价格¥99"
     start, end = marked.to_original(2, 5)
     assert "价格 ¥99"[start:end] == "¥99"
+
+
+def test_fast_path_equals_the_mapped_one_on_real_lines():
+    import json
+
+    from tests.helpers import SHARED
+
+    paths = [SHARED / "dev_chats.jsonl", SHARED / "dev_seller_lines.jsonl"]
+    if not all(p.is_file() for p in paths):
+        pytest.skip(f"development data not found: put shared/data/ beside the checkout ({paths[0]})")
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            text = json.loads(line)["text"]
+            assert normalized_text(text) == normalize(text).text, text

@@ -1,0 +1,219 @@
+"""The refusal, deflecting and blame families: what makes a line bad, the clean lines that
+share its words, and the same lines typed to dodge a filter. All drafts are our own writing."""
+
+import opencc
+import pytest
+
+_S2TWP = opencc.OpenCC("s2twp")
+# Spaced, zero-width, full-width and emoji-split forms of one draft.
+_ZW = "\u200b"
+
+
+def _evasions(draft: str) -> list[str]:
+    return [
+        draft,
+        " ".join(draft),
+        _ZW.join(draft),
+        "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in draft),
+        "🙂".join(draft),
+        _S2TWP.convert(draft),
+    ]
+
+
+def _categories(engine, draft: str, profile: str = "jd") -> set[str]:
+    return {flag.category for flag in engine.lint(draft, profile).flags}
+
+
+REFUSALS = [
+    "这个订单是不能修改的呢",
+    "发货以后就无法取消了",
+    "抱歉，暂时不支持跨市修改地址",
+    "不可以哦",
+    "这边是不支持的呢",
+    "活动商品没办法包邮的",
+    "没法给您开发票的哦",
+    "这个价格真的不能再便宜了",
+    "站点那边送不了",
+    "小妹这边无法帮您和快递进行联系",
+]
+
+
+@pytest.mark.parametrize("draft", REFUSALS)
+def test_a_no_to_what_the_buyer_asked_is_a_refusal(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+    flag = next(f for f in engine.lint(draft, "jd").flags if f.category == "refusal")
+    # The span is the "no" itself, as typed.
+    assert draft[flag.start : flag.end] == flag.match and flag.match[0] in "不无没送"
+
+
+NOT_REFUSALS = [
+    # What the product cannot do: a fact, not a refused request.
+    "这款耳机不支持放入内存卡的哦",
+    "灯光不能自动调节亮度",
+    # A caveat on an estimate, a third party's failure, a condition, a risk.
+    "预计明天送达，具体时间无法保证哦",
+    "配送员打了两次电话无法联系上您",
+    "如果无法送达，配送员会电话通知您",
+    "可能无法按时送到，还请您谅解",
+    # A question back to the buyer.
+    "您那边无法查看订单是吗？我这边帮您看下",
+    "不能修改吗？",
+    # With a way forward.
+    "订单已发货无法修改，建议您拒收后重新下单",
+    "这个不能退，不过可以为您申请换货",
+]
+
+
+@pytest.mark.parametrize("draft", NOT_REFUSALS)
+def test_the_same_words_that_refuse_nothing_are_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+DEFLECTIONS = [
+    "这个您联系一下商家吧",
+    "您可以咨询一下软件客服",
+    "建议您和厂家沟通一下",
+    "请您自行联系品牌方",
+    "发票不是我们开的",
+    "您去问问门店",
+]
+
+
+@pytest.mark.parametrize("draft", DEFLECTIONS)
+def test_sending_the_buyer_elsewhere_is_deflecting(engine, draft):
+    for variant in _evasions(draft):
+        assert "deflecting" in _categories(engine, variant), variant
+
+
+NOT_DEFLECTIONS = [
+    # The agent does the contacting.
+    "我这边联系一下商家，稍等哦",
+    "已经联系厂家了，有结果马上告诉您",
+    "小妹会联系商家尽快给您补发",
+    # The shop's own service, the inquiry as a noun, asking what the buyer already did.
+    "感谢您咨询本店铺",
+    "欢迎咨询商家客服小妹",
+    "您咨询的商家商品已经发货了",
+    "您联系商家了吗？",
+    # A referral with a fallback.
+    "您先联系一下商家，处理不了可以随时联系我们",
+    # Not a denial of responsibility: a question, a condition.
+    "不是我们的快递吗？我帮您查一下",
+    "如果不归我们管，我也会帮您转达",
+]
+
+
+@pytest.mark.parametrize("draft", NOT_DEFLECTIONS)
+def test_the_agent_doing_it_is_not_deflecting(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "deflecting" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["这是您自己填错的", "是快递的问题", "这个跟我们没关系", "怪你自己没看清"])
+def test_blame(engine, draft):
+    for variant in _evasions(draft):
+        assert "blame" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "不是您的问题，我马上帮您处理",
+        "您自己操作一下就可以了",
+        "如果是快递的问题，我们来承担",
+        "是快递的原因吗？",
+        "好奇怪，您那边显示什么呢",
+        "这不怪您",
+    ],
+)
+def test_reassurance_and_instructions_are_not_blame(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "blame" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["加V：abc123", "加薇 abc12345", "加我绿泡泡", "企鹅号发您", "加企鹅 12345678", "卫星号abc12345"],
+)
+def test_im_slang_and_cut_names_are_off_platform(engine, draft):
+    for variant in _evasions(draft):
+        for profile in ("strict", "jd", "taobao", "pinduoduo"):
+            result = engine.lint(variant, profile)
+            assert "off_platform" in {f.category for f in result.flags} and not result.ok, (variant, profile)
+
+
+@pytest.mark.parametrize(
+    ("draft", "own"),
+    [
+        ("某宝搜同款", "taobao"),
+        ("TB搜同款", "taobao"),
+        ("tao宝上也有", "taobao"),
+        ("去拼夕夕看看", "pinduoduo"),
+    ],
+)
+def test_platform_nicknames(engine, draft, own):
+    for variant in _evasions(draft):
+        assert not engine.lint(variant, "jd").ok, variant
+        assert engine.lint(variant, own).ok, variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["1TB的硬盘", "可以加微辣哦", "加vip会员有优惠", "天上的卫星", "企鹅玩偶很可爱"]
+)
+def test_words_that_only_look_like_handles_are_clean(engine, draft):
+    assert "off_platform" not in _categories(engine, draft, "strict"), draft
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "这个小妹操作不了的呢",
+        "删除以后就加不了了",
+        "确实是提前不了的",
+        "您这个订单已经过了时效了",
+        "已经超过价保周期了哦",
+        "这个价格不能改，只能按现在的价格",
+    ],
+)
+def test_more_ways_to_say_no(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "您的支持我们少不了",
+        "按这个尺码买错不了",
+        "还没超过时效，可以申请",
+        "这个地址改不了，只能重新下单哦",
+        "订单无法修改，只能给您取消后重新下单",
+    ],
+)
+def test_reassurance_and_real_alternatives_are_not_refusals(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+def test_a_supplier_and_the_product_page_service_are_other_parties(engine):
+    assert "deflecting" in _categories(engine, "具体您可以咨询供应商呢")
+    assert "deflecting" in _categories(engine, "建议您联系页面商品客服咨询一下")
+
+
+def test_not_understanding_is_uncertain_but_an_offer_to_explain_is_not(engine):
+    for variant in _evasions("这个我也不是很懂"):
+        assert not engine.lint(variant, "jd").ok, variant
+    assert engine.lint("亲亲，不懂的地方随时问我哦", "jd").ok
+    assert engine.lint("不太明白您的意思，您是说哪个订单呢", "jd").ok
+
+
+def test_a_run_of_fillers_does_not_backtrack(engine):
+    # "为您" is one filler or two ("为" + "您"): a plain repeat tried 2^n splits before failing
+    # (20 of them took 2 s); the possessive repeat tries one.
+    import time
+
+    started = time.process_time()
+    assert engine.lint("不能" + "为您" * 200 + "哈", "jd") is not None
+    assert time.process_time() - started < 0.5
