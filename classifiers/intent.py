@@ -31,7 +31,7 @@ _FOLLOW_UP_WORDS = frozenset(
 # conversation, and they leave its open request as it was.
 _CLOSING_WORDS = frozenset(
     "好 好的 好吧 的 谢谢 谢 谢了 多谢 感谢 嗯 嗯嗯 哦 哦哦 噢 行 ok 没 没有 没了 没事 了 啦 吧 呀 哈 啊 "  # noqa: SIM905
-    "那 就 这样 知道 明白 可以 再见 拜拜 麻烦 麻烦你了 辛苦 你 您 亲 暂时".split()
+    "那 就 这样 知道 明白 可以 已经 再见 拜拜 麻烦 麻烦你了 辛苦 你 您 亲 暂时".split()
 )
 # A message that says thanks or goodbye ("没了再见，祝你生活愉快", "没有啦呢 谢谢你了") closes the
 # request unless it also asks something (one of _QUESTION_WORDS: "好的谢谢 那什么时候到").
