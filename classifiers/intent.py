@@ -23,7 +23,7 @@ MODEL_FILE = Path(__file__).with_name("intent_model.json")
 # "希望快点"), which may lean on the conversation's open request: questions, and urging, which
 # takes the intent of what is being urged (eval/LABELS.md, context rules).
 _FOLLOW_UP_WORDS = frozenset(
-    "吗 呢 么 嘛 吧 怎么 怎么办 怎么样 怎么弄 多久 几天 几时 什么 啥 咋 哪 哪里 多少 能不能 可不可以 "  # noqa: SIM905
+    "吗 呢 么 嘛 怎么 怎么办 怎么样 怎么弄 多久 几天 几时 什么 啥 咋 哪 哪里 多少 能不能 可不可以 "  # noqa: SIM905
     "可以 还能 再 那 那么 这么 还有 然后 没 好了没 结果 进度 "
     "催 催催 快点 快 尽快 加快 加急 赶紧 着急 急".split()
 )
