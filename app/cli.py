@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--no-context",
         action="store_true",
-        help="classify each message alone, without its session's previous message",
+        help="classify each message alone, without its session's open request",
     )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)
