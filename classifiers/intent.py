@@ -20,7 +20,7 @@ from classifiers.types import SCORED_INTENTS, Classification, Intent, IntentScor
 MODEL_FILE = Path(__file__).with_name("intent_model.json")
 
 # Words that make an unclear message a follow-up ("那大概几天能到", "还能再少点吗", "查到没",
-# "希望快点"), which may lean on the conversation's open request: questions, and urging, which
+# "盼着快点"), which may lean on the conversation's open request: questions, and urging, which
 # takes the intent of what is being urged (eval/LABELS.md, context rules).
 _FOLLOW_UP_WORDS = frozenset(
     "吗 呢 么 嘛 怎么 怎么办 怎么样 怎么弄 多久 几天 几时 什么 啥 咋 哪 哪里 多少 能不能 可不可以 "  # noqa: SIM905
@@ -33,7 +33,7 @@ _CLOSING_WORDS = frozenset(
     "好 好的 好吧 的 谢谢 谢 谢了 多谢 感谢 嗯 嗯嗯 哦 哦哦 噢 行 ok 没 没有 没了 没事 了 啦 吧 呀 哈 啊 "  # noqa: SIM905
     "那 就 这样 知道 明白 可以 已经 再见 拜拜 麻烦 麻烦你了 辛苦 你 您 亲 暂时".split()
 )
-# A message that says thanks or goodbye ("没了再见，祝你生活愉快", "没有啦呢 谢谢你了") closes the
+# A message that says thanks or goodbye ("没别的了 再见 祝你开心", "没有啦 多谢你哦") closes the
 # request unless it also asks something (one of _QUESTION_WORDS: "好的谢谢 那什么时候到").
 _CLOSING_MARKS = tuple("谢谢 谢了 多谢 感谢 再见 拜拜 再会 没了 没有了 没事了 没啦 没有啦 thank 祝".split())  # noqa: SIM905
 _QUESTION_WORDS = frozenset(

@@ -89,12 +89,12 @@ def test_follow_up_understood_in_context(server):
         async with connect(server["url"]) as ws:
             await say(ws, "ctx", "能便宜点吗")
             assert await say(ws, "ctx", "那再少一点呢") == "bargaining"
-            # "怎么撤销呢" alone says nothing of what is to be undone: the conversation decides,
+            # "要怎么撤回呢" alone says nothing of what is to be undone: the conversation decides,
             # and an acknowledgement in between leaves its open request as it was.
-            assert await say(ws, "ctx-alone", "怎么撤销呢") == "other"
+            assert await say(ws, "ctx-alone", "要怎么撤回呢") == "other"
             await say(ws, "ctx-refund", "我要退款")
             assert await say(ws, "ctx-refund", "好的") == "other"
-            assert await say(ws, "ctx-refund", "怎么撤销呢") == "refund"
+            assert await say(ws, "ctx-refund", "要怎么撤回呢") == "refund"
 
     run(scenario())
 

@@ -88,10 +88,10 @@ def test_follow_up_uses_previous_message(engine):
 
 def test_follow_ups_lean_on_the_open_request_and_closings_never(engine):
     refund = engine.scores("我要退款")
-    for text in ["怎么撤销呢", "查到没", "还有一个", "那这个呢"]:
+    for text in ["要怎么撤回呢", "查到没", "还有一单呢", "那这个呢"]:
         assert engine.classify(text).intent is Intent.OTHER, text  # alone it says nothing
         assert engine.classify(text, previous=refund).intent is Intent.REFUND, text
-    for text in ["好的谢谢", "没了再见，祝你生活愉快", "没有啦呢 谢谢你了", "那好吧", "嗯嗯"]:
+    for text in ["好的谢谢", "没别的了 再见 祝你开心", "没有啦 多谢你哦", "那好吧", "嗯嗯"]:
         assert engine.classify(text, previous=refund).intent is Intent.OTHER, text
     # But thanks with a question in it is a follow-up.
     logistics = engine.scores("快递到哪了")
@@ -101,7 +101,7 @@ def test_follow_ups_lean_on_the_open_request_and_closings_never(engine):
 def test_acknowledgements_and_bare_answers_hold_the_conversations_request(engine):
     from classifiers.intent import holds_context
 
-    for text in ["好的", "[订单x]", "白条", "好 提交了", "嗯嗯 谢谢"]:
+    for text in ["好的", "[订单x]", "白条", "行 已经提交", "嗯嗯 谢谢"]:
         assert holds_context(engine.classify(text)), text
     for text in ["我要退款", "发票抬头怎么改成公司的", "这个多大尺寸能不能换"]:
         assert not holds_context(engine.classify(text)), text
