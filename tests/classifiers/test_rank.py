@@ -209,8 +209,11 @@ def test_filling_the_slot_lets_the_reply_rank_on_its_score(engine):
     _, filled = engine.suggest("发什么快递", k=3, context={"courier": "中通"})
     courier = next(s for s in filled if s.reply_id == "ship-default-courier")
     assert courier.missing_slots == [] and "中通" in courier.text and filled[0] == courier
-    assert [s.reply_id for s in bare if s.missing_slots] == ["ship-default-courier"]
-    assert bare[-1].reply_id == "ship-default-courier"
+    # Bare, the same reply waits behind every complete one, however well it scores.
+    waiting = next(s for s in bare if s.reply_id == "ship-default-courier")
+    assert waiting.missing_slots == ["courier"] and waiting.score == courier.score
+    assert all(s.missing_slots for s in bare[bare.index(waiting) :])
+    assert any(not s.missing_slots and s.score < waiting.score for s in bare)
 
 
 def test_a_shops_reply_overrides_a_global_one_with_the_same_trigger(engine):
