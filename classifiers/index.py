@@ -331,8 +331,10 @@ class ReplyIndex:
         idf = self._idf
         return math.sqrt(sum(idf[word] ** 2 for word in words if word in idf)) or 1.0
 
-    def norm(self, position: int) -> float:
-        return self._norms[position]
+    @property
+    def norms(self) -> array:
+        """Each position's reply vector length (see ``_norm``)."""
+        return self._norms
 
     def candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
         return self.matched(intent, words, shop_id)[0]

@@ -162,11 +162,13 @@ def _scored(
     )
     scored = []
     ratio_share = (1.0 - WORD_SHARE) / 100.0  # rapidfuzz scores 0-100
+    word_share = WORD_SHARE / query_norm
+    norms = index.norms
     for number, (intent, intent_score, position) in enumerate(candidates):
         match = ratio_share * similarity.get(number, 0.0)
         dot = dots.get(position)
         if dot:
-            match += WORD_SHARE * dot / (query_norm * index.norm(position))
+            match += word_share * dot / norms[position]
         score = intent_score * (TRIGGER_FLOOR + (1.0 - TRIGGER_FLOOR) * match)
         if boosts:
             score += min(MAX_FEEDBACK_BOOST, boosts.get((index.ids[position], intent), 0.0))
