@@ -34,8 +34,11 @@ CANDIDATES_PER_INTENT = 16  # at most this many per intent are handed to scoring
 # Real buyers name what the reply says (价保, 白条, 安装) as often as what its triggers ask: a
 # word of the reply's text matches at half a trigger word's weight (tuned on the dev pairs).
 TEXT_WEIGHT = 0.5
+# A word in more than a quarter of the replies (亲, 您, 哦, 可以) says nothing about which one
+# fits; in a reply's text it only costs lookups, so it gets no posting and no weight there.
+TEXT_MIN_IDF = math.log(1 + 4)
 # Names a saved index's layout: bump when ReplyIndex's fields change.
-INDEX_FORMAT = f"6-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}-{TEXT_WEIGHT}"
+INDEX_FORMAT = f"6-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}-{TEXT_WEIGHT}-{TEXT_MIN_IDF:.3f}"
 TRIGGER_SEPARATOR = "\x1f"  # between a reply's triggers; normalization removes control characters
 
 
@@ -171,7 +174,9 @@ def _norm(weights: Mapping[str, float], idf: Mapping[str, float], default: float
     word only in its text."""
     total = 0.0
     for word, weight in weights.items():
-        value = idf.get(word, default) * (1.0 if weight > 0 else TEXT_WEIGHT)
+        value = idf.get(word, default)
+        if weight <= 0:
+            value = TEXT_WEIGHT * value if value >= TEXT_MIN_IDF else 0.0
         total += value * value
     return math.sqrt(total) or 1.0
 
@@ -180,7 +185,7 @@ def _champion_entry(idf: float, ordered: Sequence[tuple[int, float]]) -> _Champi
     """(gain of a trigger word, gain of a text word, trigger positions, text positions): a
     gain is what sharing the word adds to the dot product of message and reply vectors."""
     trigger = tuple(position for position, weight in ordered if weight > 0)
-    text = tuple(position for position, weight in ordered if weight <= 0)
+    text = tuple(position for position, weight in ordered if weight <= 0) if idf >= TEXT_MIN_IDF else ()
     return (idf * idf, TEXT_WEIGHT * idf * idf, trigger, text)
 
 
@@ -236,7 +241,9 @@ class ReplyIndex:
         self._champions: dict[tuple[Intent, str], _Champions] = {}
         for key, best in postings.items():
             ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
-            self._champions[key] = _champion_entry(idf[key[1]], ordered)
+            entry = _champion_entry(idf[key[1]], ordered)
+            if entry[2] or entry[3]:
+                self._champions[key] = entry
 
     def patched(self, changes: Mapping[str, tuple[Reply, ReplyAnalysis] | None]) -> ReplyIndex:
         """A copy with ``changes`` applied (reply id → its new reply and analysis, or None
@@ -276,9 +283,10 @@ class ReplyIndex:
                 if len(fallback) < 2 * CANDIDATES_PER_INTENT:
                     index._by_intent[intent] = (*fallback, position)
                 for word, weight in weights.items():
-                    entry = index._champions.get((intent, word))
-                    if entry is None:
-                        entry = _champion_entry(self._idf.get(word, unseen), ())
+                    idf = self._idf.get(word, unseen)
+                    if weight <= 0 and idf < TEXT_MIN_IDF:
+                        continue
+                    entry = index._champions.get((intent, word)) or _champion_entry(idf, ())
                     trigger_gain, text_gain, trigger, text = entry
                     if weight > 0:
                         trigger = (*trigger, position)
