@@ -6,7 +6,7 @@ from classifiers import Intent, Reply
 from classifiers.corpus import load_replies, read_jsonl
 from classifiers.rank import SAME_MEANING_OVERLAP, _same_meaning, fill_slots, rank_replies
 from classifiers.types import Classification, IntentScore
-from tests.helpers import ROOT, SHOP_7_REPLY
+from tests.helpers import ROOT, SHARED, SHOP_7_REPLY
 
 
 def test_suggestions_follow_intent(engine):
@@ -233,3 +233,34 @@ def test_a_shops_reply_overrides_a_global_one_with_the_same_trigger(engine):
     assert [s.reply_id for s in patched.suggest(global_.triggers[0], k=3, shop_id="shop-9")[1]][
         0
     ] == "shop-9-ship"
+
+
+def test_real_multi_intent_dev_lines_get_a_reply_for_each_intent_seen(engine):
+    """The dev buyer lines labelled with a second intent (eval/chat_intent_labels.jsonl, joined
+    by id with the real chats): each intent the classifier sees, with the session's previous
+    message as context, gets a reply in the top 3, and no two of them say one thing."""
+    import json
+
+    chats = SHARED / "dev_chats.jsonl"
+    if not chats.exists():
+        pytest.skip(f"development data not found: put shared/data/ beside the checkout ({chats})")
+    rows = [json.loads(line) for line in chats.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = {row["id"]: row["text"] for row in rows}
+    buyers = [row for row in rows if row["role"] == "buyer"]
+    previous = {b["id"]: a["id"] for a, b in zip(buyers, buyers[1:]) if a["session"] == b["session"]}
+    labels = read_jsonl(ROOT / "eval" / "chat_intent_labels.jsonl")
+    lines = [row["id"] for row in labels if row["split"] == "dev" and row.get("also")]
+    assert len(lines) >= 10
+    position = {engine.index.ids[p]: p for p in range(engine.index.size)}
+    several = 0
+    for line in lines:
+        before = previous.get(line)
+        context = engine.scores(text[before]) if before else None
+        result, suggestions = engine.suggest(text[line], k=3, previous=context)
+        seen = [s.intent for s in result.intents][:3]
+        several += len(seen) > 1
+        assert set(seen) <= {s.intent for s in suggestions}, (line, seen, [s.reply_id for s in suggestions])
+        for a, b in itertools.combinations(suggestions, 2):
+            pair = position[a.reply_id], position[b.reply_id]
+            assert not _same_meaning(engine.index, *pair, a.intent, b.intent), (line, a.reply_id, b.reply_id)
+    assert several >= 3  # the check above is about lines the classifier reads as multi-intent
