@@ -36,6 +36,7 @@ CANDIDATES_PER_INTENT = 16  # at most this many per intent are handed to scoring
 TEXT_WEIGHT = 0.5
 # A word in more than a quarter of the replies (亲, 您, 哦, 可以) says nothing about which one
 # fits; in a reply's text it only costs lookups, so it gets no posting and no weight there.
+# (A corpus of three replies has no such word at all: its texts are then not matched.)
 TEXT_MIN_IDF = math.log(1 + 4)
 # Names a saved index's layout: bump when ReplyIndex's fields change.
 INDEX_FORMAT = f"6-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}-{TEXT_WEIGHT}-{TEXT_MIN_IDF:.3f}"

@@ -264,3 +264,22 @@ def test_real_multi_intent_dev_lines_get_a_reply_for_each_intent_seen(engine):
             pair = position[a.reply_id], position[b.reply_id]
             assert not _same_meaning(engine.index, *pair, a.intent, b.intent), (line, a.reply_id, b.reply_id)
     assert several >= 3  # the check above is about lines the classifier reads as multi-intent
+
+
+def test_a_reply_whose_text_says_what_the_buyer_asks_ranks_above_one_that_does_not(engine):
+    """Buyers write in their own words: the two new replies have the same trigger, 白条 is only
+    in one's text, and that one ranks above the other (on the triggers alone they tie)."""
+    fee, credit = (
+        "亲，退货的运费由我们承担，请您放心寄回哦。",
+        "亲，白条付款的订单退款后会恢复白条额度，请您放心哦。",
+    )
+    replies = [
+        *load_replies(),
+        Reply(id="shipping-fee", intents=(Intent.REFUND,), text=fee, triggers=("钱怎么退",)),
+        Reply(id="credit", intents=(Intent.REFUND,), text=credit, triggers=("钱怎么退",)),
+    ]
+    index = _index(engine, replies)
+    analysis = engine.analyze("我用白条付的钱怎么退")
+    classification = Classification(Intent.REFUND, 0.9, [IntentScore(Intent.REFUND, 0.9)], analysis.tokens)
+    scores = {s.reply_id: s.score for s in rank_replies(index, classification, analysis.content, k=16)}
+    assert scores["credit"] > scores["shipping-fee"]
