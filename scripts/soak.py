@@ -172,11 +172,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500, help="frames per second, all connections together")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary folder")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--port", type=int, help="the server's port (default: any free one)")
     parser.add_argument("--max-rss-growth-mb", type=float, default=40.0)
     parser.add_argument("--max-fd-growth", type=int, default=10)
     args = parser.parse_args()
 
     from app import auth, store
+    from bench import service_bench
+
+    if args.port:  # a shared machine: keep to one's own ports
+        service_bench._free_port = lambda: args.port
 
     with tempfile.TemporaryDirectory(prefix="huashu-soak-") as work:
         url = args.database_url or f"sqlite:///{work}/soak.db"
