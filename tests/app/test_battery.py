@@ -309,6 +309,17 @@ def _codepoint(codepoint: str) -> Callable[[Response, str], None]:
     return check
 
 
+def _refused_item(code: str) -> Callable[[Response, str], None]:
+    """An import refused whole, for an item refused with ``code``."""
+
+    def check(response: Response, _: str) -> None:
+        report = response.json["error"]["detail"]
+        assert report["applied"] is False and report["created"] == []
+        assert [item["code"] for item in report["refused"]] == [code]
+
+    return check
+
+
 def _allow(methods: str) -> Callable[[Response, str], None]:
     def check(response: Response, _: str) -> None:
         assert set(response.headers["allow"].replace(" ", "").split(",")) == set(methods.split(","))
@@ -327,6 +338,10 @@ def _slow_chunked(target: Target) -> bytes:
 SUGGEST, LINT, CLASSIFY, FEEDBACK = "/v1/suggest", "/v1/lint", "/v1/classify", "/v1/feedback"
 REPLY = f"/v1/replies/{STALE_REPLY}"
 _REPLY_BODY = {"text": "亲，您好，已为您备注", "intents": ["other"]}
+IMPORT = "/v1/corpus/import?dry_run=false"
+_YAML = {"Content-Type": "application/yaml"}
+_YAML_NUL = 'replies:\n  - id: nul-text\n    text: "\\u4eb2\\0"\n    intents: [other]\n'
+_YAML_BIG = f"replies:\n  - id: big-version\n    version: {BIG}\n    text: 亲，好的\n    intents: [other]\n"
 _HEAD_PAD = "x" * (MAX_HEADER_BYTES + 2000)
 
 HTTP_CASES: list[Http] = [
@@ -468,6 +483,59 @@ HTTP_CASES: list[Http] = [
     ),
     Http("k 10^20", "POST", SUGGEST, 422, "invalid_request", f'{{"text": "包邮吗", "k": {BIG}}}'),
     Http("k 1e400", "POST", SUGGEST, 422, "invalid_request", '{"text": "包邮吗", "k": 1e400}'),
+    Http(
+        "audit since past UTC's end",
+        "GET",
+        "/v1/audit?since=9999-12-31T23:59:59-23:00",
+        422,
+        "invalid_request",
+        key="editor",
+    ),
+    Http(
+        "audit since before UTC's start",
+        "GET",
+        "/v1/audit?since=0001-01-01T00:00:00%2B23:00",
+        422,
+        "invalid_request",
+        key="editor",
+    ),
+    # A corpus file is streamed to its route, past the edge's JSON check: its items are checked.
+    Http(
+        "import with NUL in a reply",
+        "POST",
+        IMPORT,
+        422,
+        "import_refused",
+        _YAML_NUL,
+        key="editor",
+        headers=_YAML,
+        check=_refused_item("control_character"),
+    ),
+    Http(
+        "import with NUL in JSON",
+        "POST",
+        IMPORT,
+        422,
+        "import_refused",
+        {
+            "lint_rules": [
+                {"id": "n", "category": "x", "severity": "warn", "suggestion": "\x00", "phrases": ["abc"]}
+            ]
+        },
+        key="editor",
+        check=_refused_item("control_character"),
+    ),
+    Http(
+        "import version 10^20",
+        "POST",
+        IMPORT,
+        422,
+        "import_refused",
+        _YAML_BIG,
+        key="editor",
+        headers=_YAML,
+        check=_refused_item("invalid_request"),
+    ),
     # Not JSON, or JSON of the wrong shape.
     Http("truncated JSON", "POST", SUGGEST, 422, "invalid_request", '{"text": '),
     Http("form body as JSON", "POST", SUGGEST, 422, "invalid_request", "text=hi"),
