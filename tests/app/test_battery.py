@@ -30,6 +30,7 @@ import httpx
 import orjson
 import pytest
 
+from app.schemas import ClassifyRequest
 from tests.helpers import bearer, fresh_database, serving
 
 TIMEOUT_S = 1.0  # header, body and WebSocket send timeouts of the server under test
@@ -338,6 +339,7 @@ def _slow_chunked(target: Target) -> bytes:
 SUGGEST, LINT, CLASSIFY, FEEDBACK = "/v1/suggest", "/v1/lint", "/v1/classify", "/v1/feedback"
 REPLY = f"/v1/replies/{STALE_REPLY}"
 _REPLY_BODY = {"text": "亲，您好，已为您备注", "intents": ["other"]}
+_FORBIDS_EXTRA = ClassifyRequest.model_config.get("extra") == "forbid"
 IMPORT = "/v1/corpus/import?dry_run=false"
 _YAML = {"Content-Type": "application/yaml"}
 _YAML_NUL = 'replies:\n  - id: nul-text\n    text: "\\u4eb2\\0"\n    intents: [other]\n'
@@ -576,14 +578,16 @@ HTTP_CASES: list[Http] = [
         {**_REPLY_BODY, "id": "bad-intent", "intents": ["teleport"]},
         key="editor",
     ),
+    # An unknown field is refused where the request model says so (and so the OpenAPI
+    # document), else ignored; either way a typed answer.
     Http(
-        "unknown field ignored",
+        "unknown field",
         "POST",
         CLASSIFY,
-        200,
-        None,
+        422 if _FORBIDS_EXTRA else 200,
+        "invalid_request" if _FORBIDS_EXTRA else None,
         {"text": "什么时候发货", "colour": "red"},
-        check=_intent("logistics"),
+        check=None if _FORBIDS_EXTRA else _intent("logistics"),
     ),
     # Empty text is refused; an impatient buyer's ？？？ is a message (issue 17 #9).
     Http("empty text", "POST", SUGGEST, 422, "empty_text", {"text": ""}),
