@@ -112,6 +112,8 @@ class RequestGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        if (b"expect", b"100-continue") in scope["headers"]:
+            receive, send = _close_unless_read(receive, send)
         try:
             receive = await self._checked_body(scope, receive)
         except _Refused as refused:
@@ -278,6 +280,27 @@ def _json_media(content_type: bytes | None) -> bool:
 def _not_utf8() -> ApiError:
     detail = [{"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}]
     return ApiError(422, "invalid_request", "the request body is not valid JSON (UTF-8)", detail)
+
+
+def _close_unless_read(receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """For a client that waits for "100 Continue" before its body (curl does, past 1 KB): an
+    answer given before the body was asked for (a refused key, a 403) closes the connection.
+    The server sends the 100 only when the body is first read, so that client never sends the
+    body, and on a kept connection its next request would be read as the awaited body."""
+    asked = False
+
+    async def reading() -> Message:
+        nonlocal asked
+        asked = True
+        return await receive()
+
+    async def answering(message: Message) -> None:
+        if message["type"] == "http.response.start" and not asked:
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return reading, answering
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

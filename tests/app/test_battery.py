@@ -167,14 +167,16 @@ def connect(target: Target, timeout: float = 10) -> socket.socket:
     return socket.create_connection(("127.0.0.1", target.port), timeout=timeout)
 
 
-def read_response(sock: socket.socket) -> Response:
-    data = b""
+def read_response(sock: socket.socket, data: bytes = b"") -> Response:
+    """The next final response (an interim "100 Continue" is skipped)."""
     while b"\r\n\r\n" not in data:
         piece = sock.recv(65536)
         if not piece:
             raise ConnectionError(f"closed before a response: {data[:200]!r}")
         data += piece
     head, _, rest = data.partition(b"\r\n\r\n")
+    if head.startswith(b"HTTP/1.1 100 "):
+        return read_response(sock, rest)
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
     length = int(headers.get("content-length", "0"))
@@ -336,7 +338,21 @@ def _slow_chunked(target: Target) -> bytes:
     )
 
 
+def _awaiting_continue(path: str, role: str | None) -> Callable[[Target], bytes]:
+    """The head of a request whose client sends its body only after "100 Continue"."""
+
+    def head(target: Target) -> bytes:
+        key = target.key(role)
+        headers = {"Content-Type": "application/json", "Expect": "100-continue"}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return request_bytes("POST", path, headers=headers, length=20)
+
+    return head
+
+
 SUGGEST, LINT, CLASSIFY, FEEDBACK = "/v1/suggest", "/v1/lint", "/v1/classify", "/v1/feedback"
+_POST = b"POST /v1/suggest HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # a raw request's first lines
 REPLY = f"/v1/replies/{STALE_REPLY}"
 _REPLY_BODY = {"text": "亲，您好，已为您备注", "intents": ["other"]}
 _FORBIDS_EXTRA = ClassifyRequest.model_config.get("extra") == "forbid"
@@ -689,7 +705,63 @@ HTTP_CASES: list[Http] = [
         SUGGEST,
         400,
         "invalid_http",
-        raw=b"POST /v1/suggest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ten\r\n\r\n",
+        raw=_POST + b"Content-Length: ten\r\n\r\n",
+        kept=False,
+    ),
+    Http(
+        "Content-Length and chunked together",
+        "POST",
+        SUGGEST,
+        400,
+        "invalid_http",
+        raw=_POST + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        kept=False,
+    ),
+    Http(
+        "two Content-Lengths",
+        "POST",
+        SUGGEST,
+        400,
+        "invalid_http",
+        raw=_POST + b"Content-Length: 2\r\nContent-Length: 4\r\n\r\n{}",
+        kept=False,
+    ),
+    # A client that waits for "100 Continue" and is refused first never sends its body.
+    Http(
+        "100-continue with a key",
+        "POST",
+        SUGGEST,
+        200,
+        None,
+        {"text": "什么时候发货"},
+        headers={"Expect": "100-continue"},
+        check=_intent("logistics"),
+    ),
+    Http(
+        "100-continue without a key",
+        "POST",
+        SUGGEST,
+        401,
+        "unauthorized",
+        raw=_awaiting_continue(SUGGEST, None),
+        kept=False,
+    ),
+    Http(
+        "100-continue, an agent to the import",
+        "POST",
+        IMPORT,
+        403,
+        "forbidden",
+        raw=_awaiting_continue(IMPORT, "agent"),
+        kept=False,
+    ),
+    Http(
+        "100-continue over the limit",
+        "POST",
+        SUGGEST,
+        413,
+        "body_too_large",
+        raw=_POST + b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
         kept=False,
     ),
     # Host (issue 17 #9): only the names served; never a redirect to another.
@@ -1079,7 +1151,10 @@ def _revoke_while_open(ws: RawSocket, target: Target, key: str | None) -> int | 
 
 
 def _too_big_for_the_protocol(ws: RawSocket, target: Target, key: str | None) -> int | None:
-    ws.send("x" * (4 * 1024 * 1024 + 16))  # over the server's ws_max_size: no frame to answer
+    # Over the server's ws_max_size (4 MB): refused from the frame's header, before its payload
+    # (which is not sent: the server stops reading, and sending it all would block).
+    ws.sock.sendall(bytes([0x80 | RawSocket.TEXT, 0x80 | 127]) + struct.pack("!Q", 4 * 1024 * 1024 + 16))
+    ws.sock.sendall(os.urandom(4) + b"x" * 1024)
     return ws.close_code()
 
 
