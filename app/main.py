@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from app import logs, store
 from app.api import agents, analytics, demo, docs, editors, ops, ws
@@ -20,7 +23,7 @@ from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
 from app.config import Settings, describe_database, get_settings
 from app.editing import CorpusEditor
-from app.errors import JSONBytesResponse, install_handlers
+from app.errors import ApiError, JSONBytesResponse, install_handlers
 from app.guard import RequestGuard
 from app.index_cache import build_engine
 from app.metrics import MetricsMiddleware
@@ -30,6 +33,19 @@ from classifiers import Engine
 log = logging.getLogger("huashu")
 # The script editors' studio: static files shipped in the package (README "The studio").
 STUDIO_DIR = Path(__file__).with_name("studio")
+
+
+class StudioFiles(StaticFiles):
+    """The studio's files. It routes by #fragment, so no path under /studio/ is a client route:
+    a missing file is the one JSON 404, naming the path (not index.html, not Starlette's text)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            raise ApiError(404, "not_found", f"no studio file at {scope['path']}") from None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -110,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_headers=settings.max_headers,
         body_timeout_s=settings.body_timeout_s,
     )
-    app.mount("/studio", StaticFiles(directory=STUDIO_DIR, html=True), name="studio")
+    app.mount("/studio", StudioFiles(directory=STUDIO_DIR, html=True), name="studio")
 
     # Slash redirects are off (they are built from the Host header); this one is relative.
     @app.get("/studio", include_in_schema=False)

@@ -2,6 +2,7 @@
 // the key is never logged.
 import { BUILT_IN } from "../content/adapters/index.js";
 import { FIELDS } from "../content/adapters/generic.js";
+import { socketProtocols } from "../panel/connection.js";
 
 // What we know of each built-in adapter (README "Site adapters" says the same).
 const STATUS = { demo: "已测试", qianniu: "未经验证：按推测的页面结构编写", jd: "未经验证：按推测的页面结构编写", pinduoduo: "未经验证：按推测的页面结构编写" };
@@ -36,6 +37,9 @@ form.addEventListener("submit", async (event) => {
   const adapters = Object.fromEntries([...BUILT_IN.map((a) => a.id), "generic"].map((id) => [id, form[`adapter-${id}`].checked]));
   let url;
   try { url = new URL(form.server.value); } catch { say("服务器地址不是有效的网址"); return; }
+  const key = form.key.value.trim();
+  // The panel offers the key as a WebSocket subprotocol, which allows no spaces or Chinese.
+  if (!socketProtocols(key)) { say("API 密钥格式无效：只能含字母、数字和 - _ 等符号，请原样粘贴管理员给您的密钥"); return; }
   const origins = config.matches.split(/\s+/).filter(Boolean);
   if (adapters.generic && origins.length) {
     // Asked first, while the click still counts as the user's: Chrome allows the prompt only then.
@@ -44,7 +48,7 @@ form.addEventListener("submit", async (event) => {
     if (!granted) { say("未获准读取该网址：通用适配器不会在那里运行"); return; }
   }
   await chrome.storage.local.set({
-    "huashu.server": url.origin, "huashu.key": form.key.value.trim(), "huashu.adapters": adapters, "huashu.generic": config,
+    "huashu.server": url.origin, "huashu.key": key, "huashu.adapters": adapters, "huashu.generic": config,
   });
   say("已保存；重新打开侧边栏即可重新连接");
 });

@@ -1,5 +1,7 @@
 // The WebSocket to the Huashu server: reconnects with backoff, pings every 20 s while open,
 // and keeps frames sent while disconnected to send once it is back (nothing typed is lost).
+// The key travels as a WebSocket subprotocol ("bearer.KEY", next to "huashu"), never in the URL:
+// URLs end up in logs, proxies and the browser's own network records.
 export const CLOSE_BAD_KEY = 4401;
 export const CLOSE_WRONG_ROLE = 4403;
 
@@ -7,11 +9,22 @@ export function backoff(attempt) {
   return Math.min(10000, 500 * 2 ** attempt);
 }
 
-export function socketUrl(server, key) {
+export const SUBPROTOCOL = "huashu";
+// What a subprotocol may hold (an RFC 7230 token); the browser refuses anything else outright.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function socketUrl(server) {
   const url = new URL("/v1/ws", server);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  url.searchParams.set("token", key);
+  url.search = "";
+  url.hash = "";
   return url.toString();
+}
+
+/** The subprotocols to offer: "huashu" (the one the server answers with) and the key; null
+ * for a key that cannot be one (a real key is "hs_" and URL-safe base64). */
+export function socketProtocols(key) {
+  return TOKEN.test(key) ? [SUBPROTOCOL, `bearer.${key}`] : null;
 }
 
 export class Connection {
@@ -29,12 +42,17 @@ export class Connection {
 
   open() {
     let url;
-    try { url = socketUrl(this.server, this.key); } catch {
+    try { url = socketUrl(this.server); } catch {
       this.onStatus("error", `服务器地址无效：${this.server}`);
       return;
     }
+    const protocols = socketProtocols(this.key);
+    if (!protocols) {
+      this.onStatus("error", "API 密钥格式无效（只能含字母、数字和 - _ 等符号，不能有空格或中文），请检查选项页");
+      return;
+    }
     this.onStatus("connecting", "连接中…");
-    const socket = new this.WebSocketImpl(url);
+    const socket = new this.WebSocketImpl(url, protocols);
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;

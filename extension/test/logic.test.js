@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fillSlots, segments } from "../panel/logic.js";
-import { backoff, socketUrl } from "../panel/connection.js";
+import { CLOSE_BAD_KEY, Connection, backoff, socketProtocols, socketUrl } from "../panel/connection.js";
 
 test("unfilled slots are reported and left as placeholders", () => {
   assert.deepEqual(fillSlots("原价{original_price}元", {}), { text: "原价{original_price}元", missing: ["original_price"] });
@@ -15,9 +15,52 @@ test("spans count code points, so an emoji before a flag does not shift it", () 
   ]);
 });
 
-test("backoff grows and is capped; the socket URL carries the key", () => {
+test("backoff grows and is capped; the socket URL never carries the key", () => {
   assert.deepEqual([0, 1, 2, 10].map(backoff), [500, 1000, 2000, 10000]);
-  assert.equal(socketUrl("https://h.example/", "hs_x"), "wss://h.example/v1/ws?token=hs_x");
+  assert.equal(socketUrl("https://h.example/"), "wss://h.example/v1/ws");
+  assert.equal(socketUrl("http://127.0.0.1:8000/any/path?token=old#x"), "ws://127.0.0.1:8000/v1/ws");
+  assert.deepEqual(socketProtocols("hs_Ab-9_z"), ["huashu", "bearer.hs_Ab-9_z"]);
+  // What a browser would refuse to offer (it throws) is refused here first, with a reason.
+  for (const bad of ["hs_a b", "密钥", "hs_x,y", ""]) assert.equal(socketProtocols(bad), null, bad);
+});
+
+/** A stand-in WebSocket that records how it was opened. */
+function fakeSocket() {
+  const opened = [];
+  class FakeSocket {
+    constructor(url, protocols) { this.url = url; this.protocols = protocols; this.readyState = 0; this.sent = []; opened.push(this); }
+    send(data) { this.sent.push(JSON.parse(data)); }
+  }
+  return { opened, FakeSocket };
+}
+
+test("the connection offers the key as a subprotocol, and a refused key is a clear error, not a retry", () => {
+  const { opened, FakeSocket } = fakeSocket();
+  const statuses = [];
+  const connection = new Connection({ server: "http://127.0.0.1:8000", key: "hs_secret", WebSocketImpl: FakeSocket,
+    onStatus: (status, message) => statuses.push([status, message]), onFrame: () => {} });
+  assert.equal(opened.length, 1);
+  assert.equal(opened[0].url, "ws://127.0.0.1:8000/v1/ws");
+  assert.ok(!opened[0].url.includes("hs_secret"));
+  assert.deepEqual(opened[0].protocols, ["huashu", "bearer.hs_secret"]);
+  connection.send({ type: "ping" }); // queued until open
+  opened[0].readyState = 1;
+  opened[0].onopen();
+  assert.deepEqual(opened[0].sent, [{ type: "ping" }]);
+  clearInterval(connection.ping);
+  opened[0].onclose({ code: CLOSE_BAD_KEY, reason: "unknown or revoked API key" });
+  assert.deepEqual(statuses.at(-1), ["error", "服务器拒绝了 API 密钥（unknown or revoked API key），请检查选项页"]);
+  assert.equal(opened.length, 1, "a refused key is not retried");
+});
+
+test("a key that cannot be a subprotocol is refused before any socket opens", () => {
+  const { opened, FakeSocket } = fakeSocket();
+  const statuses = [];
+  new Connection({ server: "http://127.0.0.1:8000", key: "hs_有 空格", WebSocketImpl: FakeSocket,
+    onStatus: (status, message) => statuses.push([status, message]), onFrame: () => {} });
+  assert.equal(opened.length, 0);
+  assert.equal(statuses.at(-1)[0], "error");
+  assert.match(statuses.at(-1)[1], /API 密钥格式无效/);
 });
 
 test("apply fix: the span becomes the suggestion's quoted wording", async () => {

@@ -25,8 +25,10 @@ def server(tmp_path_factory):
     database = tmp_path_factory.mktemp("ext-db") / "huashu.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
     key = create_key(env, "agent", "ext-test")
-    with Server(env) as process:
-        yield {"base": process.base, "key": key, "database": database}
+    log = database.parent / "server.log"
+    # At info, uvicorn logs every WebSocket handshake with its path and query: what a test reads.
+    with Server(env, args=("--log-level", "info"), log=log) as process:
+        yield {"base": process.base, "key": key, "database": database, "log": log}
 
 
 @pytest.fixture()
@@ -197,57 +199,111 @@ def test_alt_shortcuts_insert_from_the_chat_page_and_from_the_panel(browser, ser
 
 
 def test_take_the_nearest_approved_reply_instead(browser, server):
-    """The lint answer's nearest_reply becomes a take-reply button. The test sets the field on the
-    real server's lint answers on their way to the panel, to a reply with a slot (one the corpus
-    has, so the used feedback names a real reply), whatever the server itself picked."""
-    import json
+    """The server's own nearest_reply, for a flagged draft with a clear intent, becomes the
+    改用这条审核话术 button; taking it puts the reply's text in the chat input, and sending it
+    unchanged records used for that reply. Nothing between the server and the panel is changed:
+    what the panel must show is read from the same server's REST lint for the same draft."""
+    import httpx
 
-    import yaml
+    from tests.helpers import bearer
+
+    def rest_lint(text: str) -> dict:
+        answer = httpx.post(f"{server['base']}/v1/lint", json={"text": text}, headers=bearer(server["key"]))
+        assert answer.status_code == 200
+        return answer.json()
+
+    draft = "亲，今天发货，可能吧"
+    expected = rest_lint(draft)
+    assert expected["flags"] and expected["nearest_reply"] is not None, expected
+    nearest = expected["nearest_reply"]
+    unclear = "你自己看详情页"  # flagged, but no clear intent: the server names no reply
+    assert rest_lint(unclear)["flags"] and rest_lint(unclear)["nearest_reply"] is None
 
     context, worker = browser
-    files = sorted((ROOT / "scripts_corpus" / "replies").glob("*.yaml"))
-    replies = [r for f in files for r in yaml.safe_load(f.read_text(encoding="utf-8"))["replies"]]
-    reply = next(r for r in replies if "{courier}" in r["text"])
-    nearest = {"reply_id": reply["id"], "text": reply["text"], "intent": "logistics"}
-
-    def relay(ws):
-        upstream = ws.connect_to_server()
-        ws.on_message(upstream.send)
-
-        def down(message):
-            frame = json.loads(message)
-            if frame.get("type") == "lint" and frame["flags"]:
-                frame["nearest_reply"] = nearest
-            ws.send(json.dumps(frame, ensure_ascii=False))
-
-        upstream.on_message(down)
-
-    context.route_web_socket(re.compile(r"/v1/ws"), relay)
     chat, panel = open_pair(context, worker, server, server["key"])
     sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
     time.sleep(0.3)
-    chat.fill("#chat-input", "可能吧")
-    sync_api.expect(panel.get_by_test_id("take-reply")).to_be_visible()
+    chat.fill("#chat-input", unclear)
+    sync_api.expect(panel.get_by_test_id("lint-flag").first).to_be_visible()
+    sync_api.expect(panel.get_by_test_id("take-reply")).to_have_count(0)
+    chat.fill("#chat-input", draft)
+    box = panel.get_by_test_id("nearest-reply")
+    sync_api.expect(box).to_have_attribute("data-reply-id", nearest["reply_id"])
+    take = panel.get_by_test_id("take-reply")
+    sync_api.expect(take).to_be_visible()
     chat.fill("#chat-input", "")  # an emptied draft has nothing left to flag
     sync_api.expect(panel.get_by_test_id("lint-flag")).to_have_count(0)
-    sync_api.expect(panel.get_by_test_id("take-reply")).to_have_count(0)
-    chat.fill("#chat-input", "可能吧")
-    take = panel.get_by_test_id("take-reply")
-    sync_api.expect(take).to_be_disabled()  # {courier} is not filled yet
-    panel.get_by_test_id("nearest-reply").locator("input[data-slot=courier]").fill("顺丰")
+    sync_api.expect(take).to_have_count(0)
+    chat.fill("#chat-input", draft)
+    sync_api.expect(box).to_have_attribute("data-reply-id", nearest["reply_id"])
+    expected_text = nearest["text"]
+    slots = box.locator("input[data-slot]")
+    if slots.count():  # a reply with a slot cannot be taken until the agent fills it
+        sync_api.expect(take).to_be_disabled()
+        for i in range(slots.count()):
+            slots.nth(i).fill("顺丰")
+        expected_text = re.sub(r"\{\w+\}", "顺丰", expected_text)
     take.click()
-    sync_api.expect(chat.locator("#chat-input")).to_have_value(reply["text"].replace("{courier}", "顺丰"))
+    sync_api.expect(chat.locator("#chat-input")).to_have_value(expected_text)
+    assert "{" not in chat.input_value("#chat-input")
     chat.click("button[type=submit]")
     deadline = time.monotonic() + 5
-    while ("used", reply["id"]) not in reply_actions(server["database"]):
+    while ("used", nearest["reply_id"]) not in reply_actions(server["database"]):
         assert time.monotonic() < deadline, "sending the taken reply unchanged records used"
         time.sleep(0.1)
 
 
+def socket_urls(context) -> list[str]:
+    """The address of every WebSocket the pages opened from now on, as the browser opened it."""
+    urls: list[str] = []
+    context.on("page", lambda page: page.on("websocket", lambda ws: urls.append(ws.url)))
+    return urls
+
+
+def test_the_key_travels_as_a_subprotocol_never_in_the_url(browser, server):
+    """The browser's own record of the socket's address and the server's log line for the
+    handshake (uvicorn logs the path with its query) both lack the key and any token=; the
+    server accepted it, so it read the key from the bearer subprotocol (and answered "huashu":
+    Chromium fails a handshake that offers subprotocols and gets none back)."""
+    context, worker = browser
+    urls = socket_urls(context)
+    start = server["log"].stat().st_size
+    chat, panel = open_pair(context, worker, server, server["key"])
+    sync_api.expect(panel.get_by_test_id("status")).to_have_text("已连接")
+    time.sleep(0.3)
+    chat.evaluate("huashuDemo.receive('发什么快递')")
+    sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
+    assert urls, "the panel opened no WebSocket"
+    for url in urls:
+        assert url.endswith("/v1/ws") and "token" not in url and server["key"] not in url, url
+    deadline = time.monotonic() + 5
+    while "WebSocket /v1/ws" not in (logged := server["log"].read_text("utf-8", "replace")[start:]):
+        assert time.monotonic() < deadline, "the server logged no handshake"
+        time.sleep(0.1)
+    handshakes = [line for line in logged.splitlines() if "WebSocket /v1/ws" in line]
+    assert all('"WebSocket /v1/ws"' in line and "[accepted]" in line for line in handshakes), handshakes
+    assert "token=" not in logged and server["key"] not in logged
+
+
 def test_bad_key_shows_the_error_state(browser, server):
     context, worker = browser
+    urls = socket_urls(context)
     _, panel = open_pair(context, worker, server, "hs_not-a-key")
     sync_api.expect(panel.get_by_test_id("status")).to_contain_text("拒绝了 API 密钥")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_attribute("data-state", "error")
+    assert urls and all("hs_not-a-key" not in url and "token" not in url for url in urls)
+
+
+def test_a_key_that_cannot_be_sent_shows_the_error_state_without_connecting(browser, server):
+    """A key with a space or Chinese in it cannot be a subprotocol (the browser would throw):
+    the panel says so and opens no socket."""
+    context, worker = browser
+    urls = socket_urls(context)
+    _, panel = open_pair(context, worker, server, "hs_密钥 有空格")
+    sync_api.expect(panel.get_by_test_id("status")).to_contain_text("API 密钥格式无效")
+    sync_api.expect(panel.get_by_test_id("status")).to_have_attribute("data-state", "error")
+    time.sleep(0.5)
+    assert urls == []
 
 
 def test_conversation_switch_follows_the_page(browser, server):
@@ -269,6 +325,10 @@ def test_options_page_saves_the_settings(browser, server):
     options = context.new_page()
     options.goto(f"chrome-extension://{extension_id}/options/options.html")
     options.fill("#server", server["base"] + "/ignored/path")
+    options.fill("#key", "hs_密钥 有空格")  # could not be sent as a subprotocol: refused, nothing saved
+    options.click("button[type=submit]")
+    sync_api.expect(options.locator("#saved")).to_contain_text("API 密钥格式无效")
+    assert worker.evaluate("chrome.storage.local.get(['huashu.key'])") == {}
     options.fill("#key", " hs_secret ")
     options.click("button[type=submit]")
     sync_api.expect(options.locator("#saved")).to_contain_text("已保存")
@@ -393,15 +453,25 @@ def test_the_socket_allows_the_extensions_origin_and_no_other(server):
     from app.config import Settings
 
     (allowed,) = Settings().extension_origins
-    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws?token={server['key']}"
+    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws"
+    protocols = ["huashu", f"bearer.{server['key']}"]
 
     async def scenario():
-        async with connect(url, origin=allowed) as ws:
+        async with connect(url, origin=allowed, subprotocols=protocols) as ws:
+            assert ws.subprotocol == "huashu"  # never the key back
             await ws.send(json.dumps({"type": "ping"}))
             assert json.loads(await ws.recv()) == {"type": "pong"}
-        async with connect(url, origin="https://evil.example") as ws:
+        async with connect(url, origin="https://evil.example", subprotocols=protocols) as ws:
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
             assert closed.value.rcvd.code == 4403
+        async with connect(url, origin=allowed, subprotocols=["huashu", "bearer.hs_wrong"]) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4401
+        # Old clients' ?token= still works (the server keeps it out of its log).
+        async with connect(f"{url}?token={server['key']}", origin=allowed) as ws:
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await ws.recv()) == {"type": "pong"}
 
     asyncio.run(scenario())

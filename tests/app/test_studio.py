@@ -14,13 +14,15 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 DOCS = ROOT / "docs"
 STUDIO = ROOT / "app" / "studio"
+IMPORT_LIMIT = 1_000_000  # small, so that a browser upload past it is quick
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_chromium()
     database = tmp_path_factory.mktemp("studio-db") / "huashu.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache")}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "CACHE_DIR": str(database.parent / "cache"),
+           "MAX_IMPORT_BYTES": str(IMPORT_LIMIT)}  # fmt: skip
     keys = {name: create_key(env, role, name) for name, role in
             [("alice", "editor"), ("bob", "editor"), ("agent", "agent")]}  # fmt: skip
     with running_server(env) as process:
@@ -36,13 +38,17 @@ def chromium():
 
 
 @pytest.fixture()
-def context(chromium):
+def context(chromium, server):
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     errors: list[str] = []
+    urls: list[str] = []
     context.on("page", lambda page: page.on("pageerror", lambda error: errors.append(str(error))))
+    context.on("request", lambda request: urls.append(request.url))
     yield context
     context.close()
     assert errors == []  # no script error in any tab
+    # Keys go in the Authorization header, never in an address (logs, history, proxies).
+    assert urls and not [u for u in urls for key in server["keys"].values() if key in u]
 
 
 def api(server, method: str, path: str, key: str = "alice", **kwargs) -> httpx.Response:
@@ -65,6 +71,22 @@ def test_the_studio_is_served_from_the_package(server):
     assert httpx.get(f"{server['base']}/studio", follow_redirects=False).status_code in (301, 307)
     chart = httpx.get(f"{server['base']}/studio/vendor/chart.umd.min.js")
     assert chart.status_code == 200 and "Chart.js v" in chart.text[:200]
+
+
+def test_an_unknown_path_under_the_studio_is_the_one_json_404(server):
+    """The studio routes by #fragment, so no path under /studio/ is a client route: a missing
+    file is a 404 in the one error shape, naming the path (never index.html or plain text)."""
+    for path in ["/studio/nope", "/studio/js/nope.js", "/studio/vendor/", "/studio/replies/ship-today"]:
+        answer = httpx.get(server["base"] + path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/json", path
+        assert answer.json() == {"error": {"code": "not_found", "message": f"no studio file at {path}"}}
+    # The studio's files are still there, and only GET and HEAD reach them.
+    assert httpx.get(server["base"] + "/studio/js/main.js").status_code == 200
+    assert httpx.head(server["base"] + "/studio/index.html").status_code == 200
+    posted = httpx.post(server["base"] + "/studio/index.html")
+    assert posted.status_code == 405 and posted.json()["error"]["code"] == "method_not_allowed"
+    assert posted.headers["allow"] == "GET, HEAD"
 
 
 def test_the_vendored_libraries_are_the_locked_ones():
@@ -254,10 +276,25 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("replies:\n  - id: x\n    text: [unclosed\n", encoding="utf-8")
     page = sign_in(context, server)
+    imports: list[tuple[str, str]] = []  # (query, Content-Type) of each import the page sends
+
+    def record(request) -> None:
+        address, _, query = request.url.partition("?")
+        if address.endswith("/v1/corpus/import"):
+            imports.append((query, request.headers.get("content-type", "")))
+
+    page.on("request", record)
     page.get_by_role("link", name="导入导出").click()
     page.get_by_test_id("import-file").set_input_files(str(bad))
     page.get_by_test_id("dry-run").click()
     expect(page.get_by_test_id("import-error")).to_contain_text("malformed_import")
+    expect(page.get_by_test_id("apply-import")).to_be_disabled()
+    # A file past MAX_IMPORT_BYTES: the server's 413 reaches the page as its own message.
+    big = tmp_path / "big.yaml"
+    big.write_text("replies:\n" + "# 填充\n" * (IMPORT_LIMIT // 8 + 1000), encoding="utf-8")
+    page.get_by_test_id("import-file").set_input_files(str(big))
+    page.get_by_test_id("dry-run").click()
+    expect(page.get_by_test_id("import-error")).to_contain_text("文件太大（body_too_large）")
     expect(page.get_by_test_id("apply-import")).to_be_disabled()
 
     page.get_by_test_id("import-file").set_input_files(str(upload))
@@ -271,6 +308,9 @@ def test_import_with_a_dry_run_then_apply_and_export(context, server, tmp_path):
     expect(page.get_by_test_id("import-summary")).to_contain_text("已导入")
     assert api(server, "GET", "/v1/replies/studio-imported").json()["status"] == "approved"
     assert api(server, "GET", "/v1/replies/ship-today").json()["text"].endswith("～")
+    # Dry runs and the apply went as multipart forms (the file streamed in the field "file").
+    assert [query for query, _ in imports] == [*["dry_run=true&format=yaml"] * 3, "dry_run=false&format=yaml"]
+    assert all(kind.startswith("multipart/form-data; boundary=") for _, kind in imports), imports
 
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
@@ -285,8 +325,8 @@ def _agent_traffic(server) -> str:
     answers the reply the agents used."""
     from websockets.sync.client import connect
 
-    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws?token={server['keys']['agent']}"
-    with connect(url) as ws:
+    url = f"ws://{server['base'].removeprefix('http://')}/v1/ws"
+    with connect(url, subprotocols=["huashu", f"bearer.{server['keys']['agent']}"]) as ws:
 
         def ask(frame: dict) -> dict:
             ws.send(json.dumps(frame, ensure_ascii=False))

@@ -26,7 +26,9 @@ export async function api(method, path, { body, query, raw = false, contentType,
   }
   const headers = { Authorization: `Bearer ${key}` };
   let payload = body;
-  if (body !== undefined && contentType === undefined) {
+  if (body instanceof FormData) {
+    // The browser writes the multipart Content-Type itself, with the boundary.
+  } else if (body !== undefined && contentType === undefined) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   } else if (contentType) {

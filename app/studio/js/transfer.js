@@ -3,7 +3,7 @@ import { api } from "./api.js";
 import { fieldLabel } from "./logic.js";
 import { explain, h, toast } from "./ui.js";
 
-const MEDIA = { yaml: "application/yaml", csv: "text/csv", json: "application/json" };
+const FORMATS = ["yaml", "csv", "json"];
 const KINDS = { reply: "回复", lint_rule: "规则" };
 
 function formatOf(file, chosen) {
@@ -35,7 +35,7 @@ function report(body) {
 export async function importExport(container) {
   const file = h("input", { type: "file", testid: "import-file", accept: ".yaml,.yml,.csv,.json" });
   const format = h("select", { testid: "import-format" }, h("option", { value: "" }, "按文件名判断"),
-    Object.keys(MEDIA).map((f) => h("option", { value: f }, f.toUpperCase())));
+    FORMATS.map((f) => h("option", { value: f }, f.toUpperCase())));
   const out = h("div");
   const dryRun = h("button", { type: "button", testid: "dry-run", class: "primary", disabled: true, onclick: () => send(true) }, "试运行");
   const apply = h("button", { type: "button", testid: "apply-import", disabled: true, onclick: () => send(false) }, "应用导入");
@@ -49,7 +49,11 @@ export async function importExport(container) {
     const fmt = formatOf(chosen, format.value);
     dryRun.disabled = apply.disabled = true;
     try {
-      const body = await api("POST", "/v1/corpus/import", { query: { dry_run: dry, format: fmt }, body: chosen, contentType: MEDIA[fmt] });
+      // A multipart form, the file in the field "file" (with its name): the browser streams it,
+      // and the server reads it as it arrives, refusing past MAX_IMPORT_BYTES (413).
+      const form = new FormData();
+      form.append("file", chosen, chosen.name);
+      const body = await api("POST", "/v1/corpus/import", { query: { dry_run: dry, format: fmt }, body: form });
       out.replaceChildren(report(body));
       if (dry) {
         checked = body.refused.length ? null : chosen;
@@ -81,7 +85,7 @@ export async function importExport(container) {
   container.append(h("h2", {}, "导入导出"),
     h("div", { class: "card" }, h("h3", {}, "导出"),
       h("p", { class: "muted" }, "整个语料（所有回复和规则，含状态与版本）一个文件；CSV 只含回复，一行一条。"),
-      h("div", { class: "row" }, Object.keys(MEDIA).map(exportButton))),
+      h("div", { class: "row" }, FORMATS.map(exportButton))),
     h("div", { class: "card" }, h("h3", {}, "导入"),
       h("p", { class: "muted" }, "先试运行：列出会新建、修改（逐字段）、停用和拒绝（附原因和行号）的条目，不做任何改动。没有拒绝时才能应用；应用是一个事务，全部或全不。"),
       h("div", { class: "row" }, file, format, dryRun, apply)),
