@@ -360,6 +360,22 @@ IMPORT = "/v1/corpus/import?dry_run=false"
 _YAML = {"Content-Type": "application/yaml"}
 _YAML_NUL = 'replies:\n  - id: nul-text\n    text: "\\u4eb2\\0"\n    intents: [other]\n'
 _YAML_BIG = f"replies:\n  - id: big-version\n    version: {BIG}\n    text: 亲，好的\n    intents: [other]\n"
+_BOUNDARY = "battery-boundary"
+
+
+def _multipart(content: bytes) -> bytes:
+    """A form with the file in the field "file", as the studio sends it."""
+    return (
+        (
+            f"--{_BOUNDARY}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="corpus.yaml"\r\n'
+            "Content-Type: application/yaml\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{_BOUNDARY}--\r\n".encode()
+    )
+
+
 _HEAD_PAD = "x" * (MAX_HEADER_BYTES + 2000)
 
 HTTP_CASES: list[Http] = [
@@ -553,6 +569,48 @@ HTTP_CASES: list[Http] = [
         key="editor",
         headers=_YAML,
         check=_refused_item("invalid_request"),
+    ),
+    Http(
+        "multipart import with NUL",
+        "POST",
+        IMPORT,
+        422,
+        "import_refused",
+        _multipart(_YAML_NUL.encode()),
+        key="editor",
+        headers={"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"},
+        check=_refused_item("control_character"),
+    ),
+    Http(
+        "multipart without a boundary",
+        "POST",
+        IMPORT,
+        422,
+        "malformed_import",
+        _multipart(b"replies: []"),
+        key="editor",
+        headers={"Content-Type": "multipart/form-data"},
+    ),
+    Http(
+        "multipart cut short",
+        "POST",
+        IMPORT,
+        422,
+        "malformed_import",
+        _multipart(b"replies: []")[:60],
+        key="editor",
+        headers={"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"},
+    ),
+    Http(
+        "CSV import with NUL",
+        "POST",
+        IMPORT,
+        422,
+        "import_refused",
+        "id,text,intents\nnul-csv,亲\x00好,other\n",
+        key="editor",
+        headers={"Content-Type": "text/csv"},
+        check=_refused_item("control_character"),
     ),
     # Not JSON, or JSON of the wrong shape.
     Http("truncated JSON", "POST", SUGGEST, 422, "invalid_request", '{"text": '),
