@@ -758,6 +758,16 @@ HTTP_CASES: list[Http] = [
     ),
     Http("garbage request line", "GET", "/", 400, "invalid_http", raw=b"HELLO THERE\r\n\r\n", kept=False),
     Http(
+        "made-up method",
+        "GET",
+        "/",
+        400,
+        "invalid_http",
+        raw=b"BREW /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        kept=False,
+    ),
+    Http("WebDAV method", "PROPFIND", "/healthz", 405, "method_not_allowed", key=None, check=_allow("GET")),
+    Http(
         "non-numeric Content-Length",
         "POST",
         SUGGEST,
