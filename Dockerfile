@@ -24,4 +24,9 @@ VOLUME /data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"
 # Create the first key inside the container: docker exec -it CONTAINER huashu keys create --role admin --name me
+# It listens on every interface, but answers only the Host names in ALLOWED_HOSTS (default: localhost,
+# 127.0.0.1, ::1; any other Host is a 400 invalid_host). Serving under another name, set them, and keep
+# 127.0.0.1 for the HEALTHCHECK above:  -e ALLOWED_HOSTS='["huashu.example.com", "127.0.0.1"]'
+# `huashu serve`, not plain `uvicorn app.main:app`: only it has the header size and time limits
+# (MAX_HEADER_BYTES, HEADER_TIMEOUT_S) and the WebSocket send timeout (app/server.py).
 CMD ["huashu", "serve", "--host", "0.0.0.0", "--port", "8000"]

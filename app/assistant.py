@@ -22,7 +22,7 @@ from app.errors import ApiError
 from app.events import SuggestionRecorder
 from app.feedback import FeedbackBoosts
 from app.metrics import SUGGESTIONS, child
-from app.schemas import FeedbackRequest
+from app.schemas import FeedbackRequest, visible
 from classifiers import Classification, Engine, LintResult, Suggestion
 from classifiers.engine import Analysis
 
@@ -75,7 +75,7 @@ class Assistant:
                 "text_too_long",
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}",
             )
-        if not any(ch.isprintable() and not ch.isspace() for ch in text):
+        if not visible(text):  # the same rule the OpenAPI document states (MESSAGE_PATTERN)
             raise ApiError(422, "empty_text", "text is empty (only spaces or invisible characters)")
 
     def analyze(self, text: str) -> Analysis:

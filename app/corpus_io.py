@@ -148,7 +148,9 @@ class MultipartReader:
         self._headers, self._data = {}, []
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        # Latin-1 keeps the bytes as they came (parse_options_header encodes back to Latin-1;
+        # a UTF-8 decoded name it could not encode was a 500); names are read as UTF-8 below.
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
         self._field = self._value = b""
 
     def _part_end(self) -> None:
@@ -214,7 +216,8 @@ def _document(data: Any, reply_lines: dict[int, int], rule_lines: dict[int, int]
         ("replies", "reply", reply_lines, document.replies),
         ("lint_rules", "lint_rule", rule_lines, document.rules),
     ):
-        items = data.get(key) or []
+        items = data.get(key)
+        items = [] if items is None else items  # only null is none: false or 0 is no list
         if not isinstance(items, list):
             raise _malformed(f"'{key}' must be a list", None)
         into.extend(Item(kind, index, lines.get(index), entry) for index, entry in enumerate(items))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlmodel import Session
 
 from app import corpus_io, store
 from app.errors import ApiError
+from app.guard import control_character_error, first_bad_character
 from app.schemas import (
     MAX_SUGGESTIONS,
     LintRuleCreate,
@@ -34,6 +36,7 @@ from app.schemas import (
     RuleImpactRequest,
     lint_body,
     suggestions_body,
+    visible,
 )
 from classifiers import Engine, LintRule, Reply
 from classifiers.corpus import rule_from_dict
@@ -47,6 +50,8 @@ from classifiers.types import Severity
 NAMED_REPLIES = 20
 # At most this many flagged replies (with their flags) answer a rule's impact.
 IMPACT_REPLIES = 100
+# A stored version is a database integer (the routes bound theirs alike: app.api.editors).
+MAX_VERSION = 2**31 - 1
 
 
 def reply_out(row: store.ReplyRow) -> dict:
@@ -282,6 +287,13 @@ class CorpusEditor:
             ]
 
     def audit(self, **filters: Any) -> list[dict]:
+        since = filters.get("since")
+        if since is not None and since.tzinfo is not None:
+            try:  # the database compares in UTC: 9999-12-31T23:59-23:00 has no UTC time
+                filters["since"] = since.astimezone(UTC)
+            except OverflowError:
+                detail = [{"loc": ["query", "since"], "msg": "out of range in UTC", "type": "value_error"}]
+                raise ApiError(422, "invalid_request", "since is out of range", detail) from None
         with Session(self._database) as session:
             return [row.model_dump() for row in store.audit_entries(session, **filters)]
 
@@ -426,9 +438,20 @@ def _validated(
             refused.append(_refusal(item, "invalid_item", "each item must be a mapping of fields"))
             continue
         fields = dict(item.fields)
+        # A file is not a JSON body, so the edge did not look into it (issue 17: PostgreSQL
+        # refuses NUL, and no editor means a control character).
+        found = first_bad_character(fields)
+        if found is not None:
+            bad = control_character_error(*found)
+            refused.append(_refusal(item, bad.code, bad.message, bad.detail))
+            continue
         version = fields.pop("version", None)
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-            refused.append(_refusal(item, "invalid_request", "version must be a whole number from 1"))
+        if version is not None and (
+            not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION
+        ):
+            refused.append(
+                _refusal(item, "invalid_request", f"version must be a whole number from 1 to {MAX_VERSION}")
+            )
             continue
         try:
             body = model.model_validate(fields)
@@ -662,11 +685,12 @@ def preview(engine: Engine, body: PreviewRequest) -> dict:
     index = engine.index.patched({PREVIEW_ID: (draft, engine.analyze_reply(draft))})
     ranks = []
     for message in body.messages:
-        analysis = engine.analyze(message)
-        if not analysis.content:
+        # Refused as /v1/suggest refuses it (nothing visible); 吗？？ is a message there too.
+        if not visible(message):
             raise ApiError(
-                422, "empty_text", f"message {message!r} is empty once emoji and punctuation are removed"
+                422, "empty_text", f"message {message!r} is empty (only spaces or invisible characters)"
             )
+        analysis = engine.analyze(message)
         classification = engine.decide(analysis, engine.intent_scores(analysis))
         ranked = rank_replies(
             index, classification, analysis.content, k=MAX_SUGGESTIONS, shop_id=body.shop_id

@@ -11,15 +11,18 @@ import orjson
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 
 log = logging.getLogger("huashu")
 
 
-class JSONBytesResponse(Response):
-    """JSON rendered by orjson (enums, dataclass dicts and non-ASCII text, fast)."""
+class JSONBytesResponse(JSONResponse):
+    """JSON rendered by orjson (enums, dataclass dicts and non-ASCII text, fast). A
+    JSONResponse, so that OpenAPI shows each route's response model, not ``string``."""
 
     media_type = "application/json"
 
@@ -58,18 +61,52 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-# For the OpenAPI document: every route lists these.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "Bad request",
-        401: "Missing or unknown API key",
-        403: "The key's role may not do this",
-        413: "Text or body too large",
-        422: "Invalid or empty input",
-        429: "Too many requests for this key",
-    }.items()
+# For the OpenAPI document: what each status means, in the one error shape. Routes list the
+# ones they can answer (``errors(...)``); EDGE and KEYED are what every request or keyed one may get.
+_ERROR_DESCRIPTIONS = {
+    400: "Host not served here (invalid_host) or a malformed request",
+    401: "Missing, unknown or revoked API key (unauthorized)",
+    403: "The key's role may not do this (forbidden)",
+    404: "No such reply, rule or path (unknown_reply, unknown_rule, not_found)",
+    408: "The body did not arrive in time (body_timeout)",
+    409: "Conflict: the id is taken, or the edit is stale (a newer version is stored)",
+    413: "Body, Content-Length or text too large (body_too_large, text_too_long)",
+    415: "Unknown file format",
+    422: "Invalid input: schema, control characters, empty text (invalid_request, control_character, …)",
+    429: "Too many requests for this key (rate_limited); Retry-After says when to retry",
+    431: "Too many request headers (too_many_headers)",
+    503: "The database cannot be reached (database_unavailable); Retry-After says when to retry",
 }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route or router: these statuses, each in the one error shape."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses
+    }
+
+
+# What the edge (app/guard.py) may answer to any request, before a route sees it.
+EDGE = errors(400, 408, 413, 422, 431)
+# ... and what a route behind an API key may answer: the key check reads the database.
+KEYED = {**EDGE, **errors(401, 403, 429, 503)}
+# Agents' routes: every live key may call them, so never 403.
+AGENT_KEYED = {status: value for status, value in KEYED.items() if status != 403}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the routes at this request's path answer (for a 405's ``Allow``). A path
+    that names a route literally (``/v1/replies/preview``) is that route's alone, not also a
+    ``{reply_id}``'s."""
+    matching: dict[int, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        if not route.methods or route.path is None:
+            continue
+        pattern, _, convertors = compile_path(route.path)
+        if pattern.match(request.url.path):
+            matching.setdefault(len(convertors), set()).update(route.methods)
+    return sorted(matching[min(matching)]) if matching else []
+
 
 # Errors that say the database cannot be reached (or is locked), not that a query was wrong:
 # connection refused or lost, a pool timeout, SQLite's "database is locked".
@@ -161,6 +198,8 @@ def install_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONBytesResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         error = ApiError(exc.status_code, code, str(exc.detail))
-        return JSONBytesResponse(
-            error.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods; every route at the path counts.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return JSONBytesResponse(error.body(), status_code=exc.status_code, headers=headers)

@@ -112,6 +112,8 @@ class RequestGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        if (b"expect", b"100-continue") in scope["headers"]:
+            receive, send = _close_unless_read(receive, send)
         try:
             receive = await self._checked_body(scope, receive)
         except _Refused as refused:
@@ -138,8 +140,11 @@ class RequestGuard:
         if found is None and scope.get("query_string"):
             from urllib.parse import parse_qsl
 
-            query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            found = first_bad_character(dict(query), "query")
+            # Every pair, a repeated name's each value too (a list parameter takes them all).
+            for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+                found = first_bad_character(name, "query") or first_bad_character(value, f"query.{name}")
+                if found is not None:
+                    break
         if found is not None:
             raise _Refused(control_character_error(*found), close=False)
 
@@ -159,8 +164,13 @@ class RequestGuard:
         if path in self.larger:
             return self._streamed(receive, limit)
         body = await self._read(receive, limit)
-        if body and headers.get(b"content-type", b"application/json").startswith(b"application/json"):
-            found = first_bad_character(_parsed(body))
+        if body:
+            # Any body that parses as JSON, whatever its Content-Type says: FastAPI takes
+            # "application/*+json" and any case of it as JSON too.
+            parsed = _parsed(body)
+            if parsed is _NOT_UTF8 and _json_media(headers.get(b"content-type")):
+                raise _Refused(_not_utf8(), False)
+            found = first_bad_character(parsed)
             if found is not None:
                 raise _Refused(
                     control_character_error(f"body.{found[0]}" if found[0] else "body", found[1]), False
@@ -242,15 +252,55 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+_NOT_UTF8 = object()
+
+
 def _parsed(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
-    try:  # what orjson refuses but the route's parser takes: lone surrogates
+    try:  # what orjson refuses but the route's parser takes: lone surrogates, UTF-16
         return json.loads(body)
+    except UnicodeDecodeError:
+        return _NOT_UTF8
     except ValueError:
         return None  # not JSON: the route answers invalid_request
+
+
+def _json_media(content_type: bytes | None) -> bool:
+    """Whether a route reads a body of this type as JSON (FastAPI's rule: none given,
+    application/json, or application/…+json, in any case)."""
+    if content_type is None:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def _not_utf8() -> ApiError:
+    detail = [{"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}]
+    return ApiError(422, "invalid_request", "the request body is not valid JSON (UTF-8)", detail)
+
+
+def _close_unless_read(receive: Receive, send: Send) -> tuple[Receive, Send]:
+    """For a client that waits for "100 Continue" before its body (curl does, past 1 KB): an
+    answer given before the body was asked for (a refused key, a 403) closes the connection.
+    The server sends the 100 only when the body is first read, so that client never sends the
+    body, and on a kept connection its next request would be read as the awaited body."""
+    asked = False
+
+    async def reading() -> Message:
+        nonlocal asked
+        asked = True
+        return await receive()
+
+    async def answering(message: Message) -> None:
+        if message["type"] == "http.response.start" and not asked:
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return reading, answering
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

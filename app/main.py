@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
-from app import logs, store
+from app import logs, openapi, store
 from app.api import agents, analytics, demo, docs, editors, ops, ws
 from app.assistant import Assistant
 from app.auth import KeyChecker, RateLimiter
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_handlers(app)
+    openapi.install(app, settings)  # the document says what the edge and the settings enforce
     routers = (
         ops.probes,
         agents.router,

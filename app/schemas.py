@@ -2,17 +2,65 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from classifiers import Classification, Intent, LintResult, Suggestion
 
+# What the edge (app/guard.py) refuses in every string of a request (path, query, JSON body,
+# keys too): C0 and C1 controls but tab and line breaks. app/openapi.py states it in the
+# document as this pattern on every request string.
+CLEAN_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+# Whitespace, controls and format characters (zero-width spaces and joiners, bidi marks, the
+# BOM…): a message of only these is empty (422 empty_text). Written as BMP escapes that Python,
+# Rust (pydantic) and ECMAScript regular expressions all read alike.
+_INVISIBLE = (
+    r"\x00-\x20\x7f-\xa0\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u180e"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u3000\ufeff\ufff9-\ufffb"
+)
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+# A buyer message or a draft: no control character and at least one visible one.
+MESSAGE_PATTERN = rf"^[^{_CONTROL}]*[^{_INVISIBLE}][^{_CONTROL}]*$"
+_VISIBLE = re.compile(f"[^{_INVISIBLE}]")
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows (the check behind 422 empty_text)."""
+    return _VISIBLE.search(text) is not None
+
+
+# The pattern is the document's; the assistant's own check answers 422 empty_text.
+MessageText = Annotated[str, Field(json_schema_extra={"pattern": MESSAGE_PATTERN})]
+
+
+# RFC 3339, as OpenAPI's date-time says: pydantic alone would also take "0.5" (Unix seconds).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time, e.g. 2026-12-01T08:00:00+08:00")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+class _Request(BaseModel):
+    """A REST request body: a field the schema does not name is refused (422), so that the
+    document's ``additionalProperties: false`` is true and a misspelt field is not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 FeedbackAction = Literal["shown", "used", "edited", "dismissed"]
 MAX_SUGGESTIONS = 10
-# How many suggestions a message asks for.
-SuggestionCount = Annotated[int, Field(ge=1, le=MAX_SUGGESTIONS)]
+# How many suggestions a message asks for. Numbers and booleans in bodies are strict ("3" is
+# no integer, 0 no boolean), as the document's types say.
+SuggestionCount = Annotated[int, Field(ge=1, le=MAX_SUGGESTIONS, strict=True)]
 
 
 class IntentScoreOut(BaseModel):
@@ -20,8 +68,8 @@ class IntentScoreOut(BaseModel):
     score: float
 
 
-class ClassifyRequest(BaseModel):
-    text: str
+class ClassifyRequest(_Request):
+    text: MessageText
     conversation_id: str | None = Field(default=None, max_length=200)
 
 
@@ -32,8 +80,8 @@ class ClassifyResponse(BaseModel):
     tokens: list[str]
 
 
-class SuggestRequest(BaseModel):
-    text: str
+class SuggestRequest(_Request):
+    text: MessageText
     conversation_id: str | None = Field(default=None, max_length=200)
     context: dict[str, str] = Field(default_factory=dict, description="slot values, e.g. {'courier': '顺丰'}")
     shop_id: str | None = Field(default=None, max_length=120)
@@ -58,8 +106,8 @@ LintProfileName = Literal["strict", "taobao", "jd", "pinduoduo"]
 LINT_PROFILES: tuple[str, ...] = get_args(LintProfileName)
 
 
-class LintRequest(BaseModel):
-    text: str
+class LintRequest(_Request):
+    text: MessageText
     profile: LintProfileName | None = Field(
         default=None, description="the platform's rules; default the shop's (SHOP_PROFILES), else strict"
     )
@@ -93,7 +141,7 @@ class LintResponse(BaseModel):
     )
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(_Request):
     reply_id: str = Field(max_length=120)
     action: FeedbackAction
     conversation_id: str | None = Field(default=None, max_length=200)
@@ -124,6 +172,8 @@ class DraftFrame(BaseModel):
 
 
 class FeedbackFrame(FeedbackRequest):
+    model_config = ConfigDict(extra="ignore")  # WebSocket frames stay as lenient as before
+
     type: Literal["feedback"]
     id: str | int | None = None
 
@@ -159,13 +209,18 @@ class ReplyIn(BaseModel):
 
 
 # What creating, editing and reading one (reply or rule) adds to its fields.
+# A reply's or rule's id, as created and as named in paths.
+ID_PATTERN = r"^[\w.~-]+$"
+MAX_ID_CHARS = 120
+
+
 class _New(BaseModel):
-    id: str = Field(min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)
 
 
 class _Edited(BaseModel):
     version: int = Field(
-        ge=1, le=2**31 - 1, description="the version you edited; a newer one on the server → 409"
+        ge=1, le=2**31 - 1, strict=True, description="the version you edited; a newer one on the server → 409"
     )
 
 
@@ -174,11 +229,11 @@ class _Stored(BaseModel):
     version: int
 
 
-class ReplyCreate(ReplyIn, _New):
+class ReplyCreate(ReplyIn, _New, _Request):
     pass
 
 
-class ReplyUpdate(ReplyIn, _Edited):
+class ReplyUpdate(ReplyIn, _Edited, _Request):
     pass
 
 
@@ -202,6 +257,16 @@ class LintRuleIn(BaseModel):
     repeated or not.
     """
 
+    # What classifiers.lint.rule_problems asks of phrases by kind, as far as a schema can say
+    # (that each folds to some text and each pattern compiles is checked on save: invalid_rule).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "single_character"}}, "required": ["kind"]},
+            "then": {"properties": {"phrases": {"maxItems": 0}}},
+            "else": {"properties": {"phrases": {"minItems": 1}}, "required": ["phrases"]},
+        }
+    )
+
     category: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     severity: Literal["block", "warn"]
     suggestion: str = Field(min_length=1, max_length=500, description="the better wording shown with a flag")
@@ -209,14 +274,14 @@ class LintRuleIn(BaseModel):
     phrases: list[_Phrase] = Field(default_factory=list, max_length=200)
     not_before: list[_Phrase] = Field(default_factory=list, max_length=50)
     not_after: list[_Phrase] = Field(default_factory=list, max_length=50)
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
 
-class LintRuleCreate(LintRuleIn, _New):
+class LintRuleCreate(LintRuleIn, _New, _Request):
     pass
 
 
-class LintRuleUpdate(LintRuleIn, _Edited):
+class LintRuleUpdate(LintRuleIn, _Edited, _Request):
     pass
 
 
@@ -224,18 +289,22 @@ class LintRuleOut(LintRuleIn, _Stored):
     pass
 
 
-class Health(BaseModel):
-    status: str
-    replies: int | None = None
-    corpus_version: int | None = None
-    worker: int | None = None  # the answering process, to tell workers apart behind one port
-    corpus_loaded_at: float | None = None  # Unix time this worker started serving that version
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    replies: int = Field(description="approved replies in this worker's index")
+    corpus_version: int
+    worker: int = Field(description="the answering process, to tell workers apart behind one port")
+    corpus_loaded_at: float = Field(description="Unix time this worker started serving that version")
 
 
 class KeyOut(BaseModel):
     id: int
     name: str
-    role: str
+    role: Literal["agent", "editor", "admin"]
     prefix: str
     revoked: bool
 
@@ -286,8 +355,25 @@ def lint_body(result: LintResult, nearest: Suggestion | None = None) -> dict:
 
 
 # The studio: partial edits, history, audit, import / export, preview and analytics.
-class ReplyPatch(_Edited):
-    """Only the fields given change; the rest stay as stored (a PUT replaces them all)."""
+class _Patch(_Edited, _Request):
+    """Only the fields given change; the rest stay as stored (a PUT replaces them all). A
+    field given as null stays as stored too, but those in ``_CLEARABLE`` (null clears them)."""
+
+    _CLEARABLE: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _null_is_unchanged(self):
+        for name in [n for n in self.model_fields_set if getattr(self, n) is None]:
+            if name not in self._CLEARABLE:
+                self.model_fields_set.discard(name)
+        return self
+
+
+class ReplyPatch(_Patch):
+    """Only the fields given change; the rest stay as stored (a PUT replaces them all). Null
+    leaves a field as stored, but ``shop_id``: null makes the reply every shop's."""
+
+    _CLEARABLE = ("shop_id",)
 
     text: str | None = Field(default=None, min_length=1, max_length=2000)
     intents: list[Intent] | None = Field(default=None, min_length=1)
@@ -300,8 +386,9 @@ class ReplyPatch(_Edited):
     status: ReplyStatus | None = None
 
 
-class LintRulePatch(_Edited):
-    """Only the fields given change; the rest stay as stored (a PUT replaces them all)."""
+class LintRulePatch(_Patch):
+    """Only the fields given change; the rest stay as stored (a PUT replaces them all); null
+    leaves a field as stored."""
 
     category: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[a-z_]+$")
     severity: Literal["block", "warn"] | None = None
@@ -310,7 +397,7 @@ class LintRulePatch(_Edited):
     phrases: list[_Phrase] | None = Field(default=None, max_length=200)
     not_before: list[_Phrase] | None = Field(default=None, max_length=50)
     not_after: list[_Phrase] | None = Field(default=None, max_length=50)
-    enabled: bool | None = None
+    enabled: bool | None = Field(default=None, strict=True)
 
 
 class VersionOut(BaseModel):
@@ -357,13 +444,13 @@ class ImportReport(BaseModel):
     refused: list[ImportRefusal]
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(_Request):
     text: str = Field(min_length=1, max_length=2000)
     intents: list[Intent] = Field(min_length=1)
     triggers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
     slots: dict[str, str | None] = Field(default_factory=dict)
     shop_id: str | None = Field(default=None, max_length=120)
-    messages: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+    messages: list[Annotated[MessageText, Field(min_length=1, max_length=2000)]] = Field(
         default_factory=list, max_length=50, description="buyer messages to rank the draft for"
     )
 
@@ -471,7 +558,7 @@ class CoverageAnalytics(AnalyticsWindow):
 
 
 # The studio's rule editor: which approved replies a rule, as edited, would flag.
-class RuleImpactRequest(LintRuleIn):
+class RuleImpactRequest(LintRuleIn, _Request):
     id: str = Field(default="draft-rule", min_length=1, max_length=120, pattern=r"^[\w.~-]+$")
 
 

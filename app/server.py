@@ -25,7 +25,12 @@ from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
 from app.config import get_settings
 from app.errors import ApiError
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class _HeadTooLarge(Exception):
+    """Raised from the parser's callbacks: httptools stops and uvicorn answers a 400, which
+    ``send_400_response`` turns into this 431."""
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -35,6 +40,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._max_header_bytes = settings.max_header_bytes
         self._header_timeout_s = settings.header_timeout_s
         self._header_bytes = 0
+        self._head_bytes = 0  # the same, as the parser counts it
+        self._head_too_large = False
         self._in_headers = True  # until the parser has the whole head of the request
         self._header_timer: asyncio.TimerHandle | None = None
 
@@ -61,8 +68,38 @@ class GuardedHttpTools(HttpToolsProtocol):
                 f"a request's line and headers are limited to {self._max_header_bytes} bytes",
             )
 
+    # The parser's own count: a whole request that arrives in one read has its headers
+    # parsed (and the counter above reset) before data_received can look.
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        self._check_head()
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        self._check_head()
+        super().on_header(name, value)
+
+    def _check_head(self) -> None:
+        if self._head_bytes > self._max_header_bytes:
+            self._head_too_large = True
+            raise _HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        """A request httptools cannot parse (or one stopped by ``_HeadTooLarge``): the one
+        error shape, never uvicorn's plain text."""
+        if self._head_too_large:
+            self._refuse(
+                431,
+                "headers_too_large",
+                f"a request's line and headers are limited to {self._max_header_bytes} bytes",
+            )
+        else:
+            self._refuse(400, "invalid_http", "the request is not valid HTTP/1.1")
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         self._in_headers = True
         if self._header_timer is None:  # armed at the connection or the last response already
             self._arm_header_timer()

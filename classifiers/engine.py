@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +26,10 @@ from classifiers.tokenize import Tokenizer
 from classifiers.types import Classification, Intent, LintProfile, LintResult, LintRule, Reply, Suggestion
 
 # Bump when normalize or tokenize change how text is analysed: stored analyses become stale.
-ANALYSIS_FORMAT = 2  # 2: look-alike letters, combining marks and fillers folded
+ANALYSIS_FORMAT = 3  # 2: look-alike letters, combining marks and fillers folded; 3: text words
+
+
+_SLOT_RE = re.compile(r"\{\w+\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,9 @@ class Engine:
         for trigger in reply.triggers:
             tokens, content = analyze(self.tokenizer, trigger)
             triggers.append((tuple(tokens), content))
-        return ReplyAnalysis(tuple(triggers), content_text(normalized_text(reply.text)))
+        # The text's words, without its {slot} names, let ranking match what the reply says.
+        text_tokens, _ = analyze(self.tokenizer, _SLOT_RE.sub("", reply.text))
+        return ReplyAnalysis(tuple(triggers), content_text(normalized_text(reply.text)), tuple(text_tokens))
 
     def classify(self, text: str, previous: Sequence[float] | None = None) -> Classification:
         analysis = self.analyze(text)

@@ -1,9 +1,12 @@
 """The reply index: built once from the corpus, patched when replies change, saved and loaded.
 
-A message reaches its candidate replies through an inverted index of trigger words: each
-(intent, word) keeps a bounded "champion list" of the replies whose triggers that word
-matters most to, so the cost of a lookup does not grow with the corpus. Scoring those few
-candidates is ``classifiers.rank``'s job.
+A message reaches its candidate replies through an inverted index of the words of their
+triggers and texts: each (intent, word) keeps a bounded "champion list" of the replies that
+word matters most to, so the cost of a lookup does not grow with the corpus. The lookup also
+sums, per candidate, the idf-weighted words it shares with the message (a trigger's word
+counts fully, a word only in the reply's text ``TEXT_WEIGHT``), which with each reply's
+stored norm gives ``rank`` a cosine match on words. Scoring the few candidates is
+``classifiers.rank``'s job.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import pickle
 import tempfile
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from operator import neg
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,15 @@ from classifiers.types import Intent, Reply
 
 CHAMPIONS_PER_WORD = 12  # replies kept per (intent, word) posting list
 CANDIDATES_PER_INTENT = 16  # at most this many per intent are handed to scoring
+# Real buyers name what the reply says (价保, 白条, 安装) as often as what its triggers ask: a
+# word of the reply's text matches at half a trigger word's weight (tuned on the dev pairs).
+TEXT_WEIGHT = 0.5
+# A word in more than a quarter of the replies (亲, 您, 哦, 可以) says nothing about which one
+# fits; in a reply's text it only costs lookups, so it gets no posting and no weight there.
+# (A corpus of three replies has no such word at all: its texts are then not matched.)
+TEXT_MIN_IDF = math.log(1 + 4)
 # Names a saved index's layout: bump when ReplyIndex's fields change.
-INDEX_FORMAT = f"5-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}"
+INDEX_FORMAT = f"6-{CHAMPIONS_PER_WORD}-{CANDIDATES_PER_INTENT}-{TEXT_WEIGHT}-{TEXT_MIN_IDF:.3f}"
 TRIGGER_SEPARATOR = "\x1f"  # between a reply's triggers; normalization removes control characters
 
 
@@ -43,11 +53,13 @@ class ReplyAnalysis:
 
     triggers: tuple[tuple[tuple[str, ...], str], ...]  # (tokens, content-only text) per trigger
     folded_text: str  # content-only reply text, for near-duplicate checks
+    text_tokens: tuple[str, ...] = field(default=())  # the reply text's words, slots left out
 
     def to_json(self) -> dict:
         return {
             "triggers": [[list(tokens), content] for tokens, content in self.triggers],
             "folded": self.folded_text,
+            "text": list(self.text_tokens),
         }
 
     @classmethod
@@ -55,6 +67,7 @@ class ReplyAnalysis:
         return cls(
             triggers=tuple((tuple(tokens), content) for tokens, content in data["triggers"]),
             folded_text=data["folded"],
+            text_tokens=tuple(data.get("text", ())),
         )
 
 
@@ -140,14 +153,41 @@ _GONE = _Gone()
 
 
 def _trigger_weights(analysis: ReplyAnalysis) -> dict[str, float]:
-    """Each trigger word's weight for the reply: a word matters more to a short trigger."""
+    """Each word's weight for the reply, which orders champion lists: a word matters more to
+    a short trigger, and a word only in the reply's text less than any trigger's word."""
     weights: dict[str, float] = {}
     for tokens, _ in analysis.triggers:
         weight = 1.0 / max(1, len(tokens))
         for word in tokens:
             if weight > weights.get(word, 0.0):
                 weights[word] = weight
+    text_weight = -1.0 / max(1, len(analysis.text_tokens))  # negative: "only in the text"
+    for word in analysis.text_tokens:
+        weights.setdefault(word, text_weight)
     return weights
+
+
+_Champions = tuple[float, float, tuple[int, ...], tuple[int, ...]]
+
+
+def _norm(weights: Mapping[str, float], idf: Mapping[str, float], default: float) -> float:
+    """The length of the reply's word vector: idf per trigger word, TEXT_WEIGHT × idf per
+    word only in its text."""
+    total = 0.0
+    for word, weight in weights.items():
+        value = idf.get(word, default)
+        if weight <= 0:
+            value = TEXT_WEIGHT * value if value >= TEXT_MIN_IDF else 0.0
+        total += value * value
+    return math.sqrt(total) or 1.0
+
+
+def _champion_entry(idf: float, ordered: Sequence[tuple[int, float]]) -> _Champions:
+    """(gain of a trigger word, gain of a text word, trigger positions, text positions): a
+    gain is what sharing the word adds to the dot product of message and reply vectors."""
+    trigger = tuple(position for position, weight in ordered if weight > 0)
+    text = tuple(position for position, weight in ordered if weight <= 0) if idf >= TEXT_MIN_IDF else ()
+    return (idf * idf, TEXT_WEIGHT * idf * idf, trigger, text)
 
 
 class ReplyIndex:
@@ -169,8 +209,10 @@ class ReplyIndex:
         postings: dict[tuple[Intent, str], dict[int, float]] = defaultdict(dict)
         document_frequency: dict[str, int] = defaultdict(int)
         by_intent: dict[Intent, list[int]] = defaultdict(list)
+        all_weights: list[dict[str, float]] = []
         for position, (reply, analysis) in enumerate(analyzed):
             weights = _trigger_weights(analysis)
+            all_weights.append(weights)
             for word in weights:
                 document_frequency[word] += 1
             ids.append(reply.id)
@@ -193,11 +235,16 @@ class ReplyIndex:
                            for intent, positions in by_intent.items()}  # fmt: skip
         total = max(1, self.size)
         idf = {word: math.log(1 + total / df) for word, df in document_frequency.items()}
-        # (intent, word) → (the word's idf, its champion positions)
-        self._champions: dict[tuple[Intent, str], tuple[float, tuple[int, ...]]] = {}
+        self._idf = idf
+        self._norms = array("d", (_norm(weights, idf, 0.0) for weights in all_weights))
+        del all_weights
+        # (intent, word) → its gains and champion positions (see _champion_entry)
+        self._champions: dict[tuple[Intent, str], _Champions] = {}
         for key, best in postings.items():
             ordered = heapq.nsmallest(CHAMPIONS_PER_WORD, best.items(), key=lambda item: (-item[1], item[0]))
-            self._champions[key] = (idf[key[1]], tuple(position for position, _ in ordered))
+            entry = _champion_entry(idf[key[1]], ordered)
+            if entry[2] or entry[3]:
+                self._champions[key] = entry
 
     def patched(self, changes: Mapping[str, tuple[Reply, ReplyAnalysis] | None]) -> ReplyIndex:
         """A copy with ``changes`` applied (reply id → its new reply and analysis, or None
@@ -205,7 +252,8 @@ class ReplyIndex:
 
         A changed reply's old position is marked gone and its new version appended, and
         joins the champion list of each of its words (a list may then hold a few more than
-        ``CHAMPIONS_PER_WORD``); idf values are kept as they were. Answers are those of an
+        ``CHAMPIONS_PER_WORD``); idf values are kept as they were (a new word gets the idf of a
+        word seen once). Answers are those of an
         exact build up to that drift, which the corpus sync removes with a full rebuild
         once the corpus has been quiet for a while.
         """
@@ -213,6 +261,7 @@ class ReplyIndex:
         index.__dict__.update(self.__dict__)
         index._shops, index.slots = dict(self._shops), dict(self.slots)
         index._champions, index._by_intent = dict(self._champions), dict(self._by_intent)
+        index._norms = array("d", self._norms)
         added: list[tuple[Reply, ReplyAnalysis]] = []
         for reply_id, new in changes.items():
             old = self.ids.rindex(reply_id)  # the last one: earlier ones were patched away
@@ -222,20 +271,29 @@ class ReplyIndex:
             if new is not None:
                 added.append(new)
         index.size += len(added)
-        total = max(1, index.size)
+        unseen = math.log(1 + max(1, index.size))  # the idf of a word no other reply has
         for position, (reply, analysis) in enumerate(added, start=len(self.ids)):
             if reply.slots:
                 index.slots[position] = reply.slots
             if reply.shop_id is not None:
                 index._shops[position] = reply.shop_id
             weights = _trigger_weights(analysis)
+            index._norms.append(_norm(weights, self._idf, unseen))
             for intent in reply.intents:
                 fallback = index._by_intent.get(intent, ())
                 if len(fallback) < 2 * CANDIDATES_PER_INTENT:
                     index._by_intent[intent] = (*fallback, position)
-                for word in weights:
-                    idf, champions = index._champions.get((intent, word), (math.log(1 + total), ()))
-                    index._champions[intent, word] = (idf, (*champions, position))
+                for word, weight in weights.items():
+                    idf = self._idf.get(word, unseen)
+                    if weight <= 0 and idf < TEXT_MIN_IDF:
+                        continue
+                    entry = index._champions.get((intent, word)) or _champion_entry(idf, ())
+                    trigger_gain, text_gain, trigger, text = entry
+                    if weight > 0:
+                        trigger = (*trigger, position)
+                    else:
+                        text = (*text, position)
+                    index._champions[intent, word] = (trigger_gain, text_gain, trigger, text)
         index.ids = self.ids.plus(reply.id for reply, _ in added)
         index.texts = self.texts.plus(reply.text for reply, _ in added)
         index.folded = self.folded.plus(analysis.folded_text for _, analysis in added)
@@ -277,15 +335,34 @@ class ReplyIndex:
     def has_shop_replies(self) -> bool:
         return bool(self._shops)
 
+    def query_norm(self, words: Iterable[str]) -> float:
+        """The length of a message's word vector (idf per word the corpus knows)."""
+        idf = self._idf
+        return math.sqrt(sum(idf[word] ** 2 for word in words if word in idf)) or 1.0
+
+    @property
+    def norms(self) -> array:
+        """Each position's reply vector length (see ``_norm``)."""
+        return self._norms
+
     def candidates(self, intent: Intent, words: set[str], shop_id: str | None) -> list[int]:
+        return self.matched(intent, words, shop_id)[0]
+
+    def matched(
+        self, intent: Intent, words: set[str], shop_id: str | None
+    ) -> tuple[list[int], dict[int, float]]:
+        """The intent's candidates for ``words``, best match first, and each matched one's dot
+        product with the message (its shared words' gains; a candidate from the fallback has none)."""
         overlap: dict[int, float] = {}
         current = overlap.get
         for word in words:
             champions = self._champions.get((intent, word))
             if champions is not None:
-                idf, positions = champions
-                for position in positions:
-                    overlap[position] = current(position, 0.0) + idf
+                trigger_gain, text_gain, trigger, text = champions
+                for position in trigger:
+                    overlap[position] = current(position, 0.0) + trigger_gain
+                for position in text:
+                    overlap[position] = current(position, 0.0) + text_gain
         # Replies of the intent in corpus order fill up when few words match.
         fallback = self._by_intent.get(intent, ())
         candidates: list[int] = []
@@ -299,7 +376,7 @@ class ReplyIndex:
                 candidates.append(position)
                 if len(candidates) == CANDIDATES_PER_INTENT:
                     break
-        return candidates
+        return candidates, overlap
 
 
 class _IndexUnpickler(pickle.Unpickler):

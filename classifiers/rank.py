@@ -1,7 +1,11 @@
 """Score an index's candidate replies for a classified message and pick the top distinct ones.
 
-score = intent score × (0.5 + 0.5 × trigger similarity) + feedback boost, where the
-boost (at most ``MAX_FEEDBACK_BOOST``) comes from how often agents used the reply.
+score = intent score × (TRIGGER_FLOOR + (1 − TRIGGER_FLOOR) × match) + feedback boost, where
+match blends the best trigger's character similarity to the message (rapidfuzz ratio) with the
+cosine of idf-weighted words shared with the reply's triggers and text (see ``ReplyIndex``):
+real buyers write long messages in their own words, which a whole-string ratio against a
+short trigger misses. The boost (at most ``MAX_FEEDBACK_BOOST``) comes from how often agents
+used the reply.
 
 The top ``k`` holds the best reply of each intent the message carries (up to ``k`` intents)
 before any second reply of one intent, and never two versions of one sentence: a reply is
@@ -26,6 +30,8 @@ FIRST_ROUND = 6  # candidates per intent scored first
 DUPLICATE_SIMILARITY = 88.0  # replies this similar (0-100) count as one choice
 SAME_MEANING_OVERLAP = 0.45  # Jaccard of character pairs; the curated corpus's closest pair is 0.31
 MAX_FEEDBACK_BOOST = 0.1
+TRIGGER_FLOOR = 0.3  # what a reply of the intent keeps when nothing in it matches the message
+WORD_SHARE = 0.5  # of the match: the word cosine; the rest is the trigger's character ratio
 _OPENERS = ("亲爱的", "亲亲", "亲", "您好", "你好")  # greetings every reply may start with
 _SLOT_RE = re.compile(r"\{(\w+)\}")
 _SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
@@ -72,9 +78,15 @@ def rank_replies(
     if classification.intent is Intent.OTHER:
         # Abstained: general replies first; an intent the model half-saw may still offer one.
         targets = [(Intent.OTHER, classification.confidence), *targets]
-    pools = [(intent, score, index.candidates(intent, words, shop_id)) for intent, score in targets]
+    pools = []
+    dots: dict[int, float] = {}  # a position's dot product with the message, whichever intent found it
+    for intent, score in targets:
+        positions, overlap = index.matched(intent, words, shop_id)
+        pools.append((intent, score, positions))
+        dots.update(overlap)
     if shop_id is not None and index.has_shop_replies:
         pools = _shop_overrides(index, pools, shop_id)
+    query_norm = index.query_norm(words)
     # Most messages are settled by each intent's best few candidates; the rest of the pool
     # is scored only when near-duplicates left fewer than k distinct replies.
     chosen: list[_Choice] = []
@@ -83,7 +95,7 @@ def rank_replies(
         batch = [(intent, score, position) for intent, score, pool in pools for position in pool[start:end]]
         if not batch:
             break
-        _choose(index, _scored(index, batch, content, boosts), chosen, k)
+        _choose(index, _scored(index, batch, content, dots, query_norm, boosts), chosen, k)
         if len(chosen) == k:
             break
         start = end
@@ -129,6 +141,8 @@ def _scored(
     index: ReplyIndex,
     candidates: list[tuple[Intent, float, int]],
     content: str,
+    dots: Mapping[int, float],
+    query_norm: float,
     boosts: Mapping[tuple[str, str], float] | None,
 ) -> list[tuple[float, int, Intent]]:
     """(-score, position, intent) per candidate, best first, ties in corpus order."""
@@ -147,8 +161,15 @@ def _scored(
         zip(map(owners.__getitem__, map(_INDEX, reversed(results))), map(_SCORE, reversed(results)))
     )
     scored = []
+    ratio_share = (1.0 - WORD_SHARE) / 100.0  # rapidfuzz scores 0-100
+    word_share = WORD_SHARE / query_norm
+    norms = index.norms
     for number, (intent, intent_score, position) in enumerate(candidates):
-        score = intent_score * (0.5 + 0.005 * similarity.get(number, 0.0))
+        match = ratio_share * similarity.get(number, 0.0)
+        dot = dots.get(position)
+        if dot:
+            match += word_share * dot / norms[position]
+        score = intent_score * (TRIGGER_FLOOR + (1.0 - TRIGGER_FLOOR) * match)
         if boosts:
             score += min(MAX_FEEDBACK_BOOST, boosts.get((index.ids[position], intent), 0.0))
         scored.append((-score, position, intent))

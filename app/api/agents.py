@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AgentKey, AssistantDep
-from app.errors import ERROR_RESPONSES, JSONBytesResponse
+from app.errors import AGENT_KEYED, JSONBytesResponse, errors
 from app.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -20,7 +20,7 @@ from app.schemas import (
     suggestions_body,
 )
 
-router = APIRouter(prefix="/v1", tags=["agents"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["agents"], responses=AGENT_KEYED)
 
 
 @router.post("/suggest", response_model=SuggestResponse)
@@ -49,7 +49,7 @@ async def lint(body: LintRequest, assistant: AssistantDep, _: AgentKey) -> Respo
     return JSONBytesResponse(lint_body(result, nearest))
 
 
-@router.post("/feedback", status_code=204, responses={404: {"description": "Unknown reply"}})
+@router.post("/feedback", status_code=204, responses=errors(404))
 async def feedback(body: FeedbackRequest, assistant: AssistantDep, principal: AgentKey) -> Response:
     """Record what the agent did with a suggestion; used replies rank higher over time."""
     await run_in_threadpool(assistant.feedback, body, key_id=principal.key_id)

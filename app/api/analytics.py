@@ -10,13 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import analytics
 from app.api.deps import EditorKey
-from app.errors import ERROR_RESPONSES
+from app.errors import KEYED
 from app.schemas import CoverageAnalytics, EditAnalytics, IntentAnalytics, ReplyAnalytics
 from classifiers import Intent
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=KEYED)
 
-_DAY = r"^\d{4}-\d{2}-\d{2}$"
+# A day from 2000 to 2999 (app.analytics refuses others), written YYYY-MM-DD.
+_DAY = r"^2\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 
 
 def _period(

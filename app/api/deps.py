@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.assistant import Assistant
 from app.auth import Principal, Role, allows
@@ -21,10 +22,17 @@ def get_editor(request: Request) -> CorpusEditor:
     return request.app.state.editor
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
+# Declares the Bearer scheme in OpenAPI (so clients and the fuzzer know each keyed route's
+# auth); the key itself is read below, to answer a missing one in the one error shape.
+BEARER = HTTPBearer(auto_error=False, description="an API key: `huashu keys create --role …`")
+
+
+def require(role: Role) -> Callable[..., Principal]:
     """Dependency: the caller's key, which must exist, be live and allow ``role``."""
 
-    def check(request: Request) -> Principal:
+    def check(
+        request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    ) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key:

@@ -7,8 +7,7 @@ reads the body models from the routes ``_editable`` makes at run time.
 """
 
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -16,8 +15,10 @@ from pydantic import BaseModel
 from app import corpus_io
 from app.api.deps import AssistantDep, EditorDep, EditorKey
 from app.editing import REPLIES, RULES, Kind, preview
-from app.errors import ERROR_RESPONSES, ApiError
+from app.errors import KEYED, ApiError, errors
 from app.schemas import (
+    ID_PATTERN,
+    MAX_ID_CHARS,
     AuditOut,
     ImportReport,
     LintRuleCreate,
@@ -33,6 +34,7 @@ from app.schemas import (
     ReplyUpdate,
     RuleImpact,
     RuleImpactRequest,
+    Timestamp,
     VersionOut,
 )
 from classifiers import Intent
@@ -44,8 +46,10 @@ Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT)]
 Version = Annotated[
     int, Query(ge=1, le=MAX_DB_INT, description="the version you edited; a newer one on the server → 409")
 ]
-_TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "Id taken"}}
-_STALE: dict[int | str, dict[str, Any]] = {409: {"description": "Stale edit"}}
+# Beside KEYED: a route naming one reply or rule may not find it; a write may conflict.
+_FOUND = errors(404)
+_TAKEN = errors(409)
+_WRITE = errors(404, 409)
 
 
 def _editable(
@@ -59,10 +63,10 @@ def _editable(
 ) -> APIRouter:
     """GET / POST / PUT / PATCH / DELETE of one editable resource and its history,
     ``{noun}_id`` naming it in paths."""
-    router = APIRouter(prefix=prefix, tags=["editors"], responses=ERROR_RESPONSES)
-    EntityId = Annotated[str, Path(alias=f"{noun}_id")]
+    router = APIRouter(prefix=prefix, tags=["editors"], responses=KEYED)
+    EntityId = Annotated[str, Path(alias=f"{noun}_id", max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
-    @router.get(f"/{{{noun}_id}}", response_model=out, name=f"get_{noun}")
+    @router.get(f"/{{{noun}_id}}", response_model=out, responses=_FOUND, name=f"get_{noun}")
     def get(entity_id: EntityId, editor: EditorDep, _: EditorKey) -> dict:
         return editor.get(kind, entity_id)
 
@@ -71,23 +75,25 @@ def _editable(
         """Add one; every worker uses it within a second."""
         return await editor.create(kind, body, actor=key.name)
 
-    @router.put(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"update_{noun}")
+    @router.put(f"/{{{noun}_id}}", response_model=out, responses=_WRITE, name=f"update_{noun}")
     async def update_(entity_id: EntityId, body: update, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
         """Replace it whole: a field left out gets its default (no triggers, approved…); use
         PATCH to change some fields. ``version`` must be the one you edited, or 409."""
         return await editor.update(kind, entity_id, body, actor=key.name)
 
-    @router.patch(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"patch_{noun}")
+    @router.patch(f"/{{{noun}_id}}", response_model=out, responses=_WRITE, name=f"patch_{noun}")
     async def patch_(entity_id: EntityId, body: patch, editor: EditorDep, key: EditorKey) -> dict:  # type: ignore[valid-type]
         """Change only the fields given. ``version`` must be the one you edited, or 409."""
         return await editor.patch(kind, entity_id, body, actor=key.name)
 
-    @router.get(f"/{{{noun}_id}}/history", response_model=list[VersionOut], name=f"{noun}_history")
+    @router.get(
+        f"/{{{noun}_id}}/history", response_model=list[VersionOut], responses=_FOUND, name=f"{noun}_history"
+    )
     def history(entity_id: EntityId, editor: EditorDep, _: EditorKey) -> list[dict]:
         """Every version ever saved, oldest first, with its fields, who saved it and when."""
         return editor.history(kind, entity_id)
 
-    @router.delete(f"/{{{noun}_id}}", response_model=out, responses=_STALE, name=f"retire_{noun}")
+    @router.delete(f"/{{{noun}_id}}", response_model=out, responses=_WRITE, name=f"retire_{noun}")
     async def retire(entity_id: EntityId, version: Version, editor: EditorDep, key: EditorKey) -> dict:
         """Retire a reply / disable a rule: it stays in the database and the audit log, unused."""
         return await editor.retire(kind, entity_id, version, actor=key.name)
@@ -140,14 +146,14 @@ def rule_impact(body: RuleImpactRequest, editor: EditorDep, _: EditorKey) -> dic
     return editor.rule_impact(body)
 
 
-audit = APIRouter(prefix="/v1", tags=["editors"], responses=ERROR_RESPONSES)
+audit = APIRouter(prefix="/v1", tags=["editors"], responses=KEYED)
 
 
 @audit.get("/audit", response_model=list[AuditOut], name="audit_log")
 def audit_log(
     editor: EditorDep,
     _: EditorKey,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     entity: Annotated[str | None, Query(max_length=120, description="a reply's or rule's id")] = None,
     limit: Limit = 100,
@@ -158,7 +164,7 @@ def audit_log(
 
 
 IMPORT_PATH = "/v1/corpus/import"
-corpus = APIRouter(prefix="/v1/corpus", tags=["editors"], responses=ERROR_RESPONSES)
+corpus = APIRouter(prefix="/v1/corpus", tags=["editors"], responses=KEYED)
 
 
 @corpus.get(
@@ -182,12 +188,24 @@ def export_corpus(editor: EditorDep, _: EditorKey, format: corpus_io.Format = "y
     "/import",
     response_model=ImportReport,
     name="import_corpus",
-    responses={409: {"description": "Stale edit"}, 415: {"description": "Unknown file format"}},
+    responses=errors(409, 415),
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
                 **{media: {"schema": {"type": "string"}} for media in corpus_io.MEDIA_TYPES.values()},
+                # A JSON file is the document itself (the same shape as the YAML one).
+                # Each item that is not a valid reply or rule is refused in the report, not the file.
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "replies": {"anyOf": [{"type": "array"}, {"type": "null"}]},
+                            "lint_rules": {"anyOf": [{"type": "array"}, {"type": "null"}]},
+                        },
+                        "anyOf": [{"required": ["replies"]}, {"required": ["lint_rules"]}],
+                    }
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",

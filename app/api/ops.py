@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import auth
 from app.api.deps import AdminKey, AssistantDep
-from app.errors import ERROR_RESPONSES, ErrorResponse
+from app.errors import EDGE, KEYED, errors
 from app.metrics import REGISTRY
-from app.schemas import Health, KeyOut
+from app.schemas import KeyOut, Liveness, Readiness
 
-probes = APIRouter(tags=["operations"])
-admin = APIRouter(prefix="/v1", tags=["admin"], responses=ERROR_RESPONSES)
+probes = APIRouter(tags=["operations"], responses=EDGE)
+admin = APIRouter(prefix="/v1", tags=["admin"], responses=KEYED)
 
 
-@probes.get("/healthz", response_model=Health, response_model_exclude_none=True)
+@probes.get("/healthz", response_model=Liveness)
 async def healthz() -> dict:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@probes.get(
-    "/readyz", response_model=Health, responses={503: {"model": ErrorResponse, "description": "Not ready"}}
-)
+@probes.get("/readyz", response_model=Readiness, responses=errors(503))
 def readyz(assistant: AssistantDep) -> dict:
     """Readiness: the database answers and the reply index is loaded."""
     return assistant.readiness()
 
 
-@probes.get("/metrics", response_class=PlainTextResponse)
+@probes.get(
+    "/metrics",
+    # A plain Response, so that the errors stay declared as JSON (as they are answered).
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     """Prometheus text format."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

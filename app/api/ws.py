@@ -75,8 +75,11 @@ class OpenSockets:
     async def check(self) -> None:
         if not self._open:
             return
+        # Only the sockets whose keys are asked about: one opened during the query is not in
+        # its answer, and closing it as revoked would be wrong (the extension stops retrying).
+        asked = list(self._open.items())
         try:
-            live = await asyncio.to_thread(self._keys.live, {key_id for _, key_id in self._open.values()})
+            live = await asyncio.to_thread(self._keys.live, {key_id for _, (_, key_id) in asked})
         except SQLAlchemyError as exc:
             # Keep the sockets open through an outage; say so once, not every interval.
             if not self._failing:
@@ -84,8 +87,8 @@ class OpenSockets:
             self._failing = True
             return
         self._failing = False
-        for websocket, key_id in list(self._open.values()):
-            if key_id not in live:
+        for number, (websocket, key_id) in asked:
+            if key_id not in live and self._open.get(number, (None,))[0] is websocket:
                 self.discard(websocket)
                 # The socket may be closing on its own at this moment.
                 with contextlib.suppress(RuntimeError, OSError):

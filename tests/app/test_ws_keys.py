@@ -137,3 +137,28 @@ def test_no_key_in_the_log(server):
     assert "/nowhere/hs_[redacted]" in log
     assert key not in log and key[3:] not in log
     assert not re.search(r"hs_[A-Za-z0-9_-]{4,}", log)
+
+
+def test_a_socket_opened_while_keys_are_checked_is_not_closed_as_revoked():
+    """The check asks the database about the open sockets' keys; a socket that opens during
+    that query is not in its answer, and must not be taken for revoked (it was, in the battery:
+    a fresh socket closed with 4401, which the extension takes as a refused key)."""
+    from app.api.ws import OpenSockets
+
+    class Socket:
+        closed: int | None = None
+
+        async def close(self, code: int, reason: str) -> None:
+            self.closed = code
+
+    old, new = Socket(), Socket()
+
+    class Keys:
+        def live(self, key_ids: set[int]) -> set[int]:
+            sockets.add(new, 2)  # opens while the database is asked about key 1
+            return key_ids - {1}  # key 1 was revoked meanwhile
+
+    sockets = OpenSockets(Keys(), interval=1)  # type: ignore[arg-type]
+    sockets.add(old, 1)
+    asyncio.run(sockets.check())
+    assert (old.closed, new.closed) == (4401, None)

@@ -81,13 +81,20 @@ def test_lint_profile_and_nearest_reply(server):
 
 
 def test_follow_up_understood_in_context(server):
+    async def say(ws, conversation_id: str, text: str) -> str:
+        frame = {"type": "buyer_message", "conversation_id": conversation_id, "text": text}
+        return (await _exchange(ws, frame))["intent"]
+
     async def scenario():
         async with connect(server["url"]) as ws:
-            await _exchange(ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "能便宜点吗"})
-            answer = await _exchange(
-                ws, {"type": "buyer_message", "conversation_id": "ctx", "text": "那再少点呢"}
-            )
-            assert answer["intent"] == "bargaining"
+            await say(ws, "ctx", "能便宜点吗")
+            assert await say(ws, "ctx", "那再少一点呢") == "bargaining"
+            # "要怎么撤回呢" alone says nothing of what is to be undone: the conversation decides,
+            # and an acknowledgement in between leaves its open request as it was.
+            assert await say(ws, "ctx-alone", "要怎么撤回呢") == "other"
+            await say(ws, "ctx-refund", "我要退款")
+            assert await say(ws, "ctx-refund", "好的") == "other"
+            assert await say(ws, "ctx-refund", "要怎么撤回呢") == "refund"
 
     run(scenario())
 
