@@ -78,6 +78,8 @@ DEFLECTIONS = [
     "请您自行联系品牌方",
     "发票不是我们开的",
     "您去问问门店",
+    "您自己找商家吧",
+    "您拨打一下售后热线",
 ]
 
 
@@ -97,6 +99,10 @@ NOT_DEFLECTIONS = [
     "欢迎咨询商家客服小妹",
     "您咨询的商家商品已经发货了",
     "您联系商家了吗？",
+    "帮您找商家问问，稍等",
+    # An instruction, and JD's own service line.
+    "您可以自己找一下订单",
+    "如有疑问可拨打京东客服热线",
     # A referral with a fallback.
     "您先联系一下商家，处理不了可以随时联系我们",
     # Not a denial of responsibility: a question, a condition.
