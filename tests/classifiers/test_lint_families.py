@@ -321,3 +321,53 @@ def test_the_buyer_not_looking_and_the_couriers_fault_are_blame(engine, draft):
 def test_facts_and_conditions_are_not_blame(engine, draft):
     for variant in (draft, _S2TWP.convert(draft)):
         assert "blame" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "本店商品恕不退换",
+        "特价商品一律不退",
+        "这个不在价保范围内哦",
+        "您的订单不符合退货条件",
+        "小妹这边权限不够",
+        "这个我们管不了",
+    ],
+)
+def test_formal_nos_and_outside_the_policy_are_refusals(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "如果不符合条件，可以为您申请换货",
+        "符合价保规则的话就可以申请成功",
+        "不在家的话配送员会改约时间",
+        "不符合条件吗？我帮您再看下",
+    ],
+)
+def test_conditions_and_alternatives_beside_the_policy_are_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["这个得问快递哦", "您问一下派件员吧", "请您与快递公司联系"])
+def test_sending_the_buyer_to_ask_the_courier_is_deflecting(engine, draft):
+    for variant in _evasions(draft):
+        assert "deflecting" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "您可以自行联系配送员约时间",
+        "您可以拨打配送员的电话",
+        "拨打该站点电话就可以",
+        "您可以拨打京东客服热线",
+    ],
+)
+def test_coordinating_with_the_courier_is_not_deflecting(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "deflecting" not in _categories(engine, variant), variant
