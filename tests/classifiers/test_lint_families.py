@@ -371,3 +371,23 @@ def test_sending_the_buyer_to_ask_the_courier_is_deflecting(engine, draft):
 def test_coordinating_with_the_courier_is_not_deflecting(engine, draft):
     for variant in (draft, _S2TWP.convert(draft)):
         assert "deflecting" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["我们没有这项服务", "这个真的没法弄", "没办法帮的呢"])
+def test_no_such_service_and_cannot_do_it_are_refusals(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["这款没有这个功能哦", "没法弄的话可以为您申请换货", "这个要怎么弄呢，我帮您看下"]
+)
+def test_product_facts_and_offers_are_not_refusals(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+def test_did_you_read_it_properly_is_questioning_but_a_reminder_is_not(engine):
+    for variant in _evasions("您看清楚了吗"):
+        assert "questioning" in _categories(engine, variant), variant
+    assert "questioning" not in _categories(engine, "请您签收时看清楚外包装哦")
