@@ -261,7 +261,7 @@ class ReplyIndex:
         index.__dict__.update(self.__dict__)
         index._shops, index.slots = dict(self._shops), dict(self.slots)
         index._champions, index._by_intent = dict(self._champions), dict(self._by_intent)
-        index._norms = array("d", self._norms)
+        index._norms, index._idf = array("d", self._norms), dict(self._idf)
         added: list[tuple[Reply, ReplyAnalysis]] = []
         for reply_id, new in changes.items():
             old = self.ids.rindex(reply_id)  # the last one: earlier ones were patched away
@@ -279,6 +279,8 @@ class ReplyIndex:
                 index._shops[position] = reply.shop_id
             weights = _trigger_weights(analysis)
             index._norms.append(_norm(weights, self._idf, unseen))
+            for word in weights:  # a message's length counts the new words too
+                index._idf.setdefault(word, unseen)
             for intent in reply.intents:
                 fallback = index._by_intent.get(intent, ())
                 if len(fallback) < 2 * CANDIDATES_PER_INTENT:

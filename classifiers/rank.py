@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from operator import itemgetter
 
 from rapidfuzz import fuzz, process
 
@@ -34,8 +33,14 @@ TRIGGER_FLOOR = 0.3  # what a reply of the intent keeps when nothing in it match
 WORD_SHARE = 0.5  # of the match: the word cosine; the rest is the trigger's character ratio
 _OPENERS = ("亲爱的", "亲亲", "亲", "您好", "你好")  # greetings every reply may start with
 _SLOT_RE = re.compile(r"\{(\w+)\}")
-_SCORE, _INDEX = itemgetter(1), itemgetter(2)  # fields of a rapidfuzz result
+_RATIO, _best = fuzz.ratio, process.extractOne
 _Choice = tuple[float, int, Intent]  # (score, position, the intent it answers)
+
+
+@lru_cache(maxsize=8192)
+def _split_triggers(joined: str) -> tuple[str, ...]:
+    """A reply's triggers from the index's joined form."""
+    return tuple(joined.split(TRIGGER_SEPARATOR)) if joined else ()
 
 
 @lru_cache(maxsize=8192)
@@ -51,11 +56,17 @@ def _pairs(folded: str) -> frozenset[str]:
 def _same_meaning(index: ReplyIndex, position: int, other: int, intent: Intent, other_intent: Intent) -> bool:
     if intent is not other_intent:
         return False
+    return _same_wording(index, position, other, index.folded[position], index.folded[other])
+
+
+def _same_wording(index: ReplyIndex, position: int, other: int, folded: str, other_folded: str) -> bool:
+    """The same slots and mostly the same character pairs (``SAME_MEANING_OVERLAP``)."""
     if index.slots.get(position, {}).keys() != index.slots.get(other, {}).keys():
         return False
-    mine, theirs = _pairs(index.folded[position]), _pairs(index.folded[other])
-    union = len(mine | theirs)
-    return bool(union) and len(mine & theirs) / union >= SAME_MEANING_OVERLAP
+    mine, theirs = _pairs(folded), _pairs(other_folded)
+    common = len(mine & theirs)
+    union = len(mine) + len(theirs) - common
+    return bool(union) and common / union >= SAME_MEANING_OVERLAP
 
 
 def rank_replies(
@@ -146,26 +157,15 @@ def _scored(
     boosts: Mapping[tuple[str, str], float] | None,
 ) -> list[tuple[float, int, Intent]]:
     """(-score, position, intent) per candidate, best first, ties in corpus order."""
-    # Every candidate's triggers scored in one rapidfuzz call (its loop runs in C).
-    triggers: list[str] = []
-    owners: list[int] = []
-    for number, (_, _, position) in enumerate(candidates):
-        joined = index.triggers[position]
-        if joined:
-            own = joined.split(TRIGGER_SEPARATOR)
-            triggers += own
-            owners += [number] * len(own)
-    results = process.extract(content, triggers, scorer=fuzz.ratio, processor=None, limit=None)
-    # Results come best first; read in reverse, each owner's best trigger is written last.
-    similarity = dict(
-        zip(map(owners.__getitem__, map(_INDEX, reversed(results))), map(_SCORE, reversed(results)))
-    )
     scored = []
     ratio_share = (1.0 - WORD_SHARE) / 100.0  # rapidfuzz scores 0-100
     word_share = WORD_SHARE / query_norm
     norms = index.norms
-    for number, (intent, intent_score, position) in enumerate(candidates):
-        match = ratio_share * similarity.get(number, 0.0)
+    for intent, intent_score, position in candidates:
+        # A candidate's best trigger in one rapidfuzz call over its own (cached) triggers: a
+        # third cheaper than one call over all candidates' triggers and sorting them back.
+        triggers = _split_triggers(index.triggers[position])
+        match = ratio_share * _best(content, triggers, scorer=_RATIO, processor=None)[1] if triggers else 0.0
         dot = dots.get(position)
         if dot:
             match += word_share * dot / norms[position]
@@ -199,7 +199,7 @@ def _add(
     index: ReplyIndex, scored: list[tuple[float, int, Intent]], chosen: list[_Choice], k: int, *, first: bool
 ) -> None:
     """Adds from ``scored`` in order until ``chosen`` holds ``k`` (only one when ``first``)."""
-    kept = [index.folded[other] for _, other, _ in chosen]
+    kept = [index.folded[other] for _, other, _ in chosen]  # aligned with chosen
     for negative_score, position, intent in scored:
         if len(chosen) == k:
             return
@@ -208,7 +208,10 @@ def _add(
         folded = index.folded[position]
         if any(fuzz.ratio(folded, other, processor=None) >= DUPLICATE_SIMILARITY for other in kept):
             continue
-        if any(_same_meaning(index, position, other, intent, theirs) for _, other, theirs in chosen):
+        if any(
+            theirs is intent and _same_wording(index, position, other, folded, other_folded)
+            for (_, other, theirs), other_folded in zip(chosen, kept)
+        ):
             continue
         chosen.append((-negative_score, position, intent))
         kept.append(folded)
