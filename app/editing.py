@@ -98,9 +98,16 @@ def reply_from_body(reply_id: str, body: ReplyIn) -> Reply:
     )
 
 
+def _same_id(kind: Kind, entity_id: str, body_id: str | None) -> None:
+    if body_id is not None and body_id != entity_id:
+        raise ApiError(
+            422, "id_mismatch", f"the body names {kind.name} {body_id!r} but the path {entity_id!r}"
+        )
+
+
 def rule_from_body(rule_id: str, body: LintRuleIn) -> LintRule:
     """The rule, refused (422) if it cannot match."""
-    rule = rule_from_dict({"id": rule_id, **body.model_dump()})
+    rule = rule_from_dict({**body.model_dump(exclude={"id"}), "id": rule_id})
     problems = rule_problems(rule)
     if problems:
         raise ApiError(422, "invalid_rule", "the rule cannot be used as written", problems)
@@ -313,14 +320,16 @@ class CorpusEditor:
         self, kind: Kind, entity_id: str, body: ReplyUpdate | LintRuleUpdate, *, actor: str
     ) -> dict:
         """``body.version`` must be the one the editor started from, or the edit is refused (409)."""
+        _same_id(kind, entity_id, body.id)
         return await self._save(kind, entity_id, body, body.version, actor)
 
     async def patch(
         self, kind: Kind, entity_id: str, body: ReplyPatch | LintRulePatch, *, actor: str
     ) -> dict:
         """Change only the fields given; ``body.version`` as for ``update``."""
+        _same_id(kind, entity_id, body.id)
         current = self.get(kind, entity_id)
-        merged = {**current, **body.model_dump(exclude_unset=True, exclude={"version"})}
+        merged = {**current, **body.model_dump(exclude_unset=True, exclude={"version", "id"})}
         try:
             full = kind.body.model_validate(merged)
         except ValidationError as exc:

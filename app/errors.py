@@ -199,7 +199,9 @@ def install_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         error = ApiError(exc.status_code, code, str(exc.detail))
         headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:
+        allowed = allowed_methods(request) if exc.status_code == 405 else []
+        if allowed:
             # Starlette names only the first route's methods; every route at the path counts.
-            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+            # (A mount, such as the studio's files, names its own.)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return JSONBytesResponse(error.body(), status_code=exc.status_code, headers=headers)

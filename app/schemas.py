@@ -222,6 +222,14 @@ class _Edited(BaseModel):
     version: int = Field(
         ge=1, le=2**31 - 1, strict=True, description="the version you edited; a newer one on the server → 409"
     )
+    # A body read with GET may be sent back whole, id included, so the id is allowed here;
+    # naming another reply or rule than the path does is refused (422 id_mismatch).
+    id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        pattern=ID_PATTERN,
+        description="optional, as GET answers it; must be the id in the path",
+    )
 
 
 class _Stored(BaseModel):

@@ -238,6 +238,15 @@ def rule_problems(rule: LintRule) -> list[str]:
         for field in ("phrases", "not_before", "not_after"):
             for pattern in getattr(rule, field):
                 problems.extend(_pattern_problems(field, pattern))
+        if not problems:
+            # Each expression is joined with the others of its field as the linter runs them:
+            # a global flag like "(?i)" compiles alone but not there.
+            try:
+                _compile(rule)
+            except (re.error, RecursionError, OverflowError, ValueError) as exc:
+                problems.append(
+                    f"the expressions do not compile together ({exc}); scope an inline flag: (?i:…)"
+                )
         return problems
     if rule.kind != PHRASE:
         return [f"unknown kind {rule.kind!r}: phrase, pattern or single_character"]

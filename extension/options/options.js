@@ -52,3 +52,5 @@ form.addEventListener("submit", async (event) => {
   });
   say("已保存；重新打开侧边栏即可重新连接");
 });
+// Enabled only now: a click before the listener exists would submit the form natively and reload the page.
+form.querySelector("button[type=submit]").disabled = false;

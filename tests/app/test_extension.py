@@ -319,11 +319,19 @@ def test_conversation_switch_follows_the_page(browser, server):
     sync_api.expect(panel.get_by_test_id("intent")).to_have_attribute("data-intent", "logistics")
 
 
+def _open_options(context, extension_id: str):
+    """The options page once it has read the stored settings: its save button is enabled only
+    then, so typing before it would be overwritten by what it read."""
+    options = context.new_page()
+    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    sync_api.expect(options.locator("button[type=submit]")).to_be_enabled()
+    return options
+
+
 def test_options_page_saves_the_settings(browser, server):
     context, worker = browser
     extension_id = worker.url.split("/")[2]
-    options = context.new_page()
-    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    options = _open_options(context, extension_id)
     options.fill("#server", server["base"] + "/ignored/path")
     options.fill("#key", "hs_密钥 有空格")  # could not be sent as a subprotocol: refused, nothing saved
     options.click("button[type=submit]")
@@ -351,8 +359,7 @@ def test_generic_adapter_set_in_the_options_page_reads_the_demo_chat(browser, se
     """The demo adapter off, the generic one given the demo page's selectors: it still works."""
     context, worker = browser
     extension_id = worker.url.split("/")[2]
-    options = context.new_page()
-    options.goto(f"chrome-extension://{extension_id}/options/options.html")
+    options = _open_options(context, extension_id)
     options.fill("#server", server["base"])
     options.fill("#key", server["key"])
     options.uncheck("[name=adapter-demo]")

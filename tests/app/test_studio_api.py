@@ -54,6 +54,45 @@ def test_patch_changes_only_the_fields_given(client, editor):
     assert client.get(f"/v1/replies/{reply['id']}", headers=editor).json()["version"] == 2
 
 
+def test_a_reply_read_with_get_can_be_put_back_whole(client, editor):
+    reply = _new_reply(client, editor)
+    read = client.get(f"/v1/replies/{reply['id']}", headers=editor).json()
+    saved = client.put(
+        f"/v1/replies/{reply['id']}", json={**read, "text": "亲，明天一早就发货哦"}, headers=editor
+    )
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["id"], saved.json()["version"]) == (reply["id"], 2)
+    other = client.put(
+        f"/v1/replies/{reply['id']}", json={**saved.json(), "id": "someone-else"}, headers=editor
+    )
+    assert other.status_code == 422 and other.json()["error"]["code"] == "id_mismatch"
+    patched = client.patch(
+        f"/v1/replies/{reply['id']}", json={"version": 2, "id": "someone-else", "tags": []}, headers=editor
+    )
+    assert patched.status_code == 422 and patched.json()["error"]["code"] == "id_mismatch"
+    unknown = client.put(f"/v1/replies/{reply['id']}", json={**saved.json(), "colour": "red"}, headers=editor)
+    assert unknown.status_code == 422
+    after = client.get(f"/v1/replies/{reply['id']}", headers=editor).json()
+    assert (after["version"], after["text"], after["tags"]) == (2, "亲，明天一早就发货哦", ["发货"])
+
+
+def test_a_rule_read_with_get_can_be_put_back_whole(client, editor):
+    rule = {
+        "id": "studio-rule-roundtrip",
+        "category": "curt",
+        "severity": "warn",
+        "suggestion": "亲，我帮您看一下哦",
+        "phrases": ["随便你"],
+    }
+    assert client.post("/v1/lint-rules", json=rule, headers=editor).status_code == 201
+    read = client.get("/v1/lint-rules/studio-rule-roundtrip", headers=editor).json()
+    saved = client.put(
+        "/v1/lint-rules/studio-rule-roundtrip", json={**read, "phrases": ["随便您"]}, headers=editor
+    )
+    assert saved.status_code == 200, saved.text
+    assert (saved.json()["id"], saved.json()["phrases"]) == ("studio-rule-roundtrip", ["随便您"])
+
+
 def test_history_keeps_every_version(client, editor, keys):
     reply = _new_reply(client, editor)
     path = f"/v1/replies/{reply['id']}"

@@ -156,6 +156,7 @@ def test_an_editors_pattern_rule_with_exceptions():
         ({"kind": "pattern", "phrases": ()}, "at least one pattern"),
         ({"kind": "pattern", "phrases": ("a",), "not_after": ("(",)}, "not_after"),
         ({"kind": "nonsense", "phrases": ("a",)}, "unknown kind"),
+        ({"kind": "pattern", "phrases": ("(?i)vx",)}, "compile together"),
     ],
 )
 def test_broken_pattern_rules_are_refused(fields, problem):

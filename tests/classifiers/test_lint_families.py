@@ -78,6 +78,8 @@ DEFLECTIONS = [
     "请您自行联系品牌方",
     "发票不是我们开的",
     "您去问问门店",
+    "您自己找商家吧",
+    "您拨打一下售后热线",
 ]
 
 
@@ -97,6 +99,10 @@ NOT_DEFLECTIONS = [
     "欢迎咨询商家客服小妹",
     "您咨询的商家商品已经发货了",
     "您联系商家了吗？",
+    "帮您找商家问问，稍等",
+    # An instruction, and JD's own service line.
+    "您可以自己找一下订单",
+    "如有疑问可拨打京东客服热线",
     # A referral with a fallback.
     "您先联系一下商家，处理不了可以随时联系我们",
     # Not a denial of responsibility: a question, a condition.
@@ -217,3 +223,171 @@ def test_a_run_of_fillers_does_not_backtrack(engine):
     started = time.process_time()
     assert engine.lint("不能" + "为您" * 200 + "哈", "jd") is not None
     assert time.process_time() - started < 0.5
+
+
+# Second round: families that the first unseen dev batch (batch 6 in eval/chat_lint_labels.jsonl)
+# showed missing. Every draft is our own writing.
+@pytest.mark.parametrize(
+    "draft",
+    [
+        # The agent cannot find or see it.
+        "这个订单我这边查不到哦",
+        "小妹这里看不到商品的参数呢",
+        "抱歉，系统里找不到这个单子",
+        "这边没法搜索到您要的信息",
+        # 只能 with the status quo as the only "option".
+        "换的话只能换同款的哦",
+        "价格只能按照页面的来",
+        # Something already done is no way forward for what is refused now.
+        "已经给您安排了补发，是没办法再改地址的",
+    ],
+)
+def test_not_finding_it_and_the_status_quo_are_refusals(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "您那边暂时查不到物流是正常的，明天再看看",
+        "查不到的话您告诉我，我来帮您处理",
+        "这边查不到吗？",
+        "只能给您换开电子发票",
+        "只能申请退货后重新下单",
+        "一次只能连一台设备",
+        "我帮您申请退款，无法再取消，您确认一下",
+    ],
+)
+def test_the_buyers_page_a_question_and_real_alternatives_stay_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["您现在去问问吧", "您先问一下他们那边", "这个安装需要联系美的的哦", "您可以问下对方"],
+)
+def test_sending_the_buyer_to_ask_is_deflecting(engine, draft):
+    for variant in _evasions(draft):
+        assert "deflecting" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "我帮您问一下",
+        "请问一下您的订单号",
+        "稍等，这边问下站点",
+        "不需要联系厂家的，我们来处理",
+        "您问一下我就好",
+        "需要联系我们客服的话随时说",
+        "您需要联系配送员的话，订单页有电话",
+    ],
+)
+def test_the_agent_asking_and_jds_own_service_are_not_deflecting(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "deflecting" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["这个问题说了好几遍了", "您怎么又问这个", "不是已经跟您说过了吗", "刚才告诉你了啊"]
+)
+def test_saying_it_was_said_already_is_questioning(engine, draft):
+    for variant in _evasions(draft):
+        assert "questioning" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["我再给您说一遍哦", "之前跟您说的时间有变化，抱歉", "您是问发票吗", "电话打了三次都没人接"]
+)
+def test_explaining_again_is_not_questioning(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "questioning" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["是因为您没有仔细看详情页", "谁让您不看说明的", "这是快递那边的锅", "都怪您自己没确认"]
+)
+def test_the_buyer_not_looking_and_the_couriers_fault_are_blame(engine, draft):
+    for variant in _evasions(draft):
+        assert "blame" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["不是快递的错，我们来处理", "如果是因为您没收到短信，我再发一次", "因为您没在家，配送员改约明天了"],
+)
+def test_facts_and_conditions_are_not_blame(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "blame" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "本店商品恕不退换",
+        "特价商品一律不退",
+        "这个不在价保范围内哦",
+        "您的订单不符合退货条件",
+        "小妹这边权限不够",
+        "这个我们管不了",
+    ],
+)
+def test_formal_nos_and_outside_the_policy_are_refusals(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "如果不符合条件，可以为您申请换货",
+        "符合价保规则的话就可以申请成功",
+        "不在家的话配送员会改约时间",
+        "不符合条件吗？我帮您再看下",
+    ],
+)
+def test_conditions_and_alternatives_beside_the_policy_are_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["这个得问快递哦", "您问一下派件员吧", "请您与快递公司联系"])
+def test_sending_the_buyer_to_ask_the_courier_is_deflecting(engine, draft):
+    for variant in _evasions(draft):
+        assert "deflecting" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "您可以自行联系配送员约时间",
+        "您可以拨打配送员的电话",
+        "拨打该站点电话就可以",
+        "您可以拨打京东客服热线",
+    ],
+)
+def test_coordinating_with_the_courier_is_not_deflecting(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "deflecting" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["我们没有这项服务", "这个真的没法弄", "没办法帮的呢"])
+def test_no_such_service_and_cannot_do_it_are_refusals(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft", ["这款没有这个功能哦", "没法弄的话可以为您申请换货", "这个要怎么弄呢，我帮您看下"]
+)
+def test_product_facts_and_offers_are_not_refusals(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+def test_did_you_read_it_properly_is_questioning_but_a_reminder_is_not(engine):
+    for variant in _evasions("您看清楚了吗"):
+        assert "questioning" in _categories(engine, variant), variant
+    assert "questioning" not in _categories(engine, "请您签收时看清楚外包装哦")
