@@ -480,3 +480,37 @@ def test_a_bulk_write_that_finds_a_newer_version_writes_nothing(client, editor, 
     assert _counts(database) == before
     for reply in replies:
         assert client.get(f"/v1/replies/{reply.id}", headers=editor).json()["text"] == reply.text
+
+
+@pytest.mark.parametrize("media", ["application/yaml", "application/json", "text/csv"])
+def test_control_characters_and_huge_versions_in_a_file_are_refused_item_by_item(
+    client, editor, database, media
+):
+    """A corpus file is streamed past the edge's JSON check, so its items are checked: a NUL
+    (which PostgreSQL refuses: it was a 500) or a version no database integer holds is a
+    refused item, and nothing is applied."""
+    first, second = f"nul-{_uid()}", f"big-{_uid()}"
+    items = [
+        {"id": first, "text": "亲，好的\x00", "intents": ["other"]},
+        {"id": second, "text": "亲，好的呀", "intents": ["other"], "version": 10**20},
+    ]
+    if media == "text/csv":  # CSV has no version column to overflow, and NUL only in a field
+        items = items[:1]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "text", "intents"])
+        writer.writerows([item["id"], item["text"], "other"] for item in items)
+        body: str = out.getvalue()
+    elif media == "application/json":
+        body = json.dumps({"replies": items})
+    else:
+        body = yaml.safe_dump({"replies": items}, allow_unicode=True)
+    before = _counts(database)
+    response = _import(client, editor, body, media, dry_run=False)
+    assert response.status_code == 422, response.text
+    report = response.json()["error"]
+    assert report["code"] == "import_refused"
+    refused = {item["id"]: item["code"] for item in report["detail"]["refused"]}
+    expected = {first: "control_character", second: "invalid_request"}
+    assert refused == {item["id"]: expected[item["id"]] for item in items}
+    assert _counts(database) == before
