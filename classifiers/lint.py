@@ -225,7 +225,53 @@ def _pattern_problems(field: str, pattern: str) -> list[str]:
         problems.append(f"{field} {pattern!r}: matches the empty text, so it would flag every draft")
     if _FAMILY_RE.search(pattern):
         problems.append(f"{field} {pattern!r}: a named family like {{im}} works only in lint_rules.yaml")
+    if _nested_repetition(_parser.parse(pattern)):
+        problems.append(
+            f"{field} {pattern!r}: a repeated group that itself repeats (like (好+)+) can take"
+            " exponential time on a long draft and stall the linter; repeat the inner part once"
+        )
     return problems
+
+
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT)
+
+
+def _nested_repetition(parsed: Iterable) -> bool:
+    """Whether a repetition (max above 1) holds another one: the shape that backtracks
+    exponentially in Python's regex engine. Overlapping alternatives under one repeat
+    ((a|a)*) can too; they are rarer in rules and not looked for here."""
+    for op, av in parsed:
+        if op in _REPEATS:
+            low, high, sub = av
+            if (high > 1 and _repeats(sub)) or _nested_repetition(sub):
+                return True
+        elif any(_nested_repetition(part) for part in _subpatterns(op, av)):
+            return True
+    return False
+
+
+def _repeats(parsed: Iterable) -> bool:
+    """Whether ``parsed`` holds a repetition that can match more than once."""
+    for op, av in parsed:
+        if op in _REPEATS and av[1] > 1:
+            return True
+        if any(_repeats(part) for part in _subpatterns(op, av)):
+            return True
+    return False
+
+
+def _subpatterns(op: object, av: object) -> list:
+    if op is _c.SUBPATTERN:
+        return [av[-1]]  # type: ignore[index]
+    if op is _c.BRANCH:
+        return list(av[1])  # type: ignore[index]
+    if op in (_c.ASSERT, _c.ASSERT_NOT):
+        return [av[1]]  # type: ignore[index]
+    if op is _c.ATOMIC_GROUP:
+        return [av]
+    if op in _REPEATS or op is _c.POSSESSIVE_REPEAT:
+        return [av[2]]  # type: ignore[index]
+    return []
 
 
 def rule_problems(rule: LintRule) -> list[str]:

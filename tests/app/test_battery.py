@@ -493,6 +493,22 @@ HTTP_CASES: list[Http] = [
     # Huge integers (issue 17 #1): bounded in the schemas, so a 422 and never a database overflow.
     Http("offset 10^20", "GET", f"/v1/replies?offset={BIG}", 422, "invalid_request", key="editor"),
     Http("rules offset 2^63", "GET", f"/v1/lint-rules?offset={I64}", 422, "invalid_request", key="editor"),
+    Http(
+        "a rule pattern that backtracks exponentially",
+        "POST",
+        "/v1/lint-rules",
+        422,
+        "invalid_rule",
+        {
+            "id": "stalls-lint",
+            "category": "rude",
+            "severity": "warn",
+            "suggestion": "亲，我帮您看看哦",
+            "kind": "pattern",
+            "phrases": ["(好+)+差"],
+        },
+        key="editor",
+    ),
     Http("audit offset 2^63", "GET", f"/v1/audit?offset={I64}", 422, "invalid_request", key="editor"),
     Http("limit 10^20", "GET", f"/v1/replies?limit={BIG}", 422, "invalid_request", key="editor"),
     Http("negative offset", "GET", "/v1/replies?offset=-1", 422, "invalid_request", key="editor"),
