@@ -144,10 +144,8 @@ def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, context: bool) -> dict:
     """Each wanted buyer message's classification, the session's buyer messages fed in order as
-    the service sees them: each message gets the scores ``app.context`` remembers (the intents
-    at or above the secondary cut of the last message that did not hold the context)."""
-    from classifiers.intent import holds_context
-
+    the service sees them: each message gets the last one's remembered scores (its intents at or
+    above the secondary cut, as ``app.context`` remembers them)."""
     results = {}
     for ids in sessions.values():
         if wanted.isdisjoint(ids):
@@ -155,9 +153,8 @@ def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, conte
         remembered = None
         for message_id in ids:
             result = engine.classify(convert(texts[message_id]), remembered if context else None)
-            if not holds_context(result):
-                by_intent = {s.intent: s.score for s in result.intents}
-                remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
+            by_intent = {s.intent: s.score for s in result.intents}
+            remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
             if message_id in wanted:
                 results[message_id] = result
     return results
@@ -600,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--no-context",
         action="store_true",
-        help="classify each message alone, without its session's open request",
+        help="classify each message alone, without its session's previous message",
     )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)
