@@ -167,7 +167,7 @@ def _chat_rows(path: Path, split: str, texts: dict[str, str]) -> list[dict]:
     if not path.is_file():
         raise EvalError(f"label file not found: {path}")
     wanted = SPLITS[split]
-    rows = [row for row in _read_jsonl_file(path) if wanted is None or row.get("split") == wanted]
+    rows = [row for row in _read_jsonl_file(path) if row.get("split") in wanted]
     missing = [row.get("id") for row in rows if row.get("id") not in texts]
     if missing:
         raise EvalError(f"{path}: no text for {len(missing)} ids (first {missing[:3]}) in the data")
@@ -583,7 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("file", nargs="?", help="the labelled file (intents, lint, rank)")
     evaluate.add_argument(
-        "--split", choices=["held-out", "heldout", "train", "dev", "all"], default="held-out"
+        "--split",
+        choices=["held-out", "heldout", "train", "dev", "all", "fresh"],
+        default="held-out",
+        help="chat labels to read: all = dev + held-out; fresh (a test set kept for later) only by name",
     )
     evaluate.add_argument("--data", default=str(DEFAULT_DATA), help="folder with dev_chats.jsonl (chat)")
     evaluate.add_argument("--intent-labels", default=str(CHAT_INTENT_LABELS))

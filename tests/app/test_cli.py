@@ -93,6 +93,7 @@ FIXTURE_CHATS = [
     ("s-0002", "seller", "加我微信聊"),
     ("s-0003", "buyer", "能便宜点吗，什么时候发货"),
     ("s-0003", "seller", "不行"),
+    ("s-0004", "buyer", "发票抬头能改成公司吗"),
 ]
 
 
@@ -114,6 +115,7 @@ def _chat_fixture(tmp_path):
         {"id": "s-0002-00-0", "intent": "refund", "split": "dev"},
         {"id": "s-0002-02-0", "intent": "refund", "split": "dev"},  # mislabelled on purpose
         {"id": "s-0003-00-0", "intent": "bargaining", "also": ["logistics"], "split": "heldout"},
+        {"id": "s-0004-00-0", "intent": "other", "split": "fresh"},
     ]
     lint = [
         {"id": "s-0001-03-0", "flags": ["uncertain"], "split": "heldout"},
@@ -177,6 +179,10 @@ def test_eval_chat_reports_the_classifier_on_labelled_ids(engine, tmp_path):
     assert held_out["simplified"]["intents"]["multi_intent"]["secondary_labels"] == 1
     train = json.loads(run("eval", *args, "--json", "--split", "train"))
     assert train["simplified"]["intents"]["messages"] == 2
+    # The fresh test set is read only when asked for by name ("all" above left it out).
+    fresh = json.loads(run("eval", *args, "--json", "--split", "fresh"))
+    assert fresh["simplified"]["intents"]["messages"] == 1 and fresh["simplified"]["lint"]["lines"] == 0
+    assert "== simplified: intents, fresh (1 messages)" in run("eval", *args, "--split", "fresh")
 
     printed = run("eval", *args, "--split", "all")
     assert "== traditional: intents" in printed and "false alarms on clean lines" in printed
