@@ -144,10 +144,8 @@ def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, context: bool) -> dict:
     """Each wanted buyer message's classification, the session's buyer messages fed in order as
-    the service sees them: each message gets the scores ``app.context`` remembers (the intents
-    at or above the secondary cut of the last message that did not hold the context)."""
-    from classifiers.intent import holds_context
-
+    the service sees them: each message gets the last one's remembered scores (its intents at or
+    above the secondary cut, as ``app.context`` remembers them)."""
     results = {}
     for ids in sessions.values():
         if wanted.isdisjoint(ids):
@@ -155,9 +153,8 @@ def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, conte
         remembered = None
         for message_id in ids:
             result = engine.classify(convert(texts[message_id]), remembered if context else None)
-            if not holds_context(result):
-                by_intent = {s.intent: s.score for s in result.intents}
-                remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
+            by_intent = {s.intent: s.score for s in result.intents}
+            remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
             if message_id in wanted:
                 results[message_id] = result
     return results
@@ -170,7 +167,7 @@ def _chat_rows(path: Path, split: str, texts: dict[str, str]) -> list[dict]:
     if not path.is_file():
         raise EvalError(f"label file not found: {path}")
     wanted = SPLITS[split]
-    rows = [row for row in _read_jsonl_file(path) if wanted is None or row.get("split") == wanted]
+    rows = [row for row in _read_jsonl_file(path) if row.get("split") in wanted]
     missing = [row.get("id") for row in rows if row.get("id") not in texts]
     if missing:
         raise EvalError(f"{path}: no text for {len(missing)} ids (first {missing[:3]}) in the data")
@@ -586,7 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("file", nargs="?", help="the labelled file (intents, lint, rank)")
     evaluate.add_argument(
-        "--split", choices=["held-out", "heldout", "train", "dev", "all"], default="held-out"
+        "--split",
+        choices=["held-out", "heldout", "train", "dev", "all", "fresh"],
+        default="held-out",
+        help="chat labels to read: all = dev + held-out; fresh (a test set kept for later) only by name",
     )
     evaluate.add_argument("--data", default=str(DEFAULT_DATA), help="folder with dev_chats.jsonl (chat)")
     evaluate.add_argument("--intent-labels", default=str(CHAT_INTENT_LABELS))
@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--no-context",
         action="store_true",
-        help="classify each message alone, without its session's open request",
+        help="classify each message alone, without its session's previous message",
     )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 from app import store
 from app.errors import OUTAGE, database_down
 from classifiers import Classification
-from classifiers.intent import holds_context
 from classifiers.types import SCORED_INTENTS
 
 log = logging.getLogger("huashu")
@@ -99,12 +98,7 @@ class ConversationContext:
                     waiting.set_result(rows.get(conversation_id))
 
     def remember(self, conversation_id: str, classification: Classification) -> None:
-        """Called on the event loop; the write reaches the database within about FLUSH_S.
-
-        An acknowledgement or a bare answer ("好的", an order number) writes nothing: the
-        conversation's open request stays what it was (``classifiers.intent.holds_context``)."""
-        if holds_context(classification):
-            return
+        """Called on the event loop; the write reaches the database within about FLUSH_S."""
         by_intent = {s.intent: s.score for s in classification.intents}
         self._pending[conversation_id] = ([by_intent.get(i, 0.0) for i in SCORED_INTENTS], time.time())
         if self._flush_handle is None:

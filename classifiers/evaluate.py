@@ -106,13 +106,15 @@ def rank_report(ranked_ids: Sequence[Sequence[str]], relevant: Sequence[set[str]
 
 # --- Real-chat labels (eval/chat_*_labels.jsonl): ids and labels, texts joined at run time ---
 
-# What ``--split`` accepts → the label files' "split" value (None: every row).
-SPLITS: dict[str, str | None] = {
-    "all": None,
-    "train": "dev",
-    "dev": "dev",
-    "held-out": "heldout",
-    "heldout": "heldout",
+# What ``--split`` accepts → the label files' "split" values it reads. "fresh" is a test set
+# kept for later (eval/LABELS.md): only asking for it by name reads it, "all" does not.
+SPLITS: dict[str, frozenset[str]] = {
+    "all": frozenset({"dev", "heldout"}),
+    "train": frozenset({"dev"}),
+    "dev": frozenset({"dev"}),
+    "held-out": frozenset({"heldout"}),
+    "heldout": frozenset({"heldout"}),
+    "fresh": frozenset({"fresh"}),
 }
 
 # eval/LABELS.md's suggested severity per label category. The rules file decides: where a rule

@@ -19,42 +19,11 @@ from classifiers.types import SCORED_INTENTS, Classification, Intent, IntentScor
 
 MODEL_FILE = Path(__file__).with_name("intent_model.json")
 
-# Words that make an unclear message a follow-up ("那大概几天能到", "还能再少点吗", "查到没",
-# "盼着快点"), which may lean on the conversation's open request: questions, and urging, which
-# takes the intent of what is being urged (eval/LABELS.md, context rules).
+# Words that make a short message a follow-up question ("那大概几天能到", "还能再少点吗"),
+# which may lean on the previous buyer message's intent.
 _FOLLOW_UP_WORDS = frozenset(
-    "吗 呢 么 嘛 怎么 怎么办 怎么样 怎么弄 多久 几天 几时 什么 啥 咋 哪 哪里 多少 能不能 可不可以 "  # noqa: SIM905
-    "可以 还能 再 那 那么 这么 还有 然后 没 好了没 结果 进度 "
-    "催 催催 快点 快 尽快 加快 加急 赶紧 着急 急".split()
+    "吗 呢 么 嘛 怎么 怎么办 怎么样 多久 几天 什么 哪 哪里 多少 能不能 可不可以 可以 还能 再 那 那么".split()  # noqa: SIM905
 )
-# Acknowledgements and closings ("好的谢谢", "没了", "那好吧"): never a follow-up, whatever the
-# conversation, and they leave its open request as it was.
-_CLOSING_WORDS = frozenset(
-    "好 好的 好吧 的 谢谢 谢 谢了 多谢 感谢 嗯 嗯嗯 哦 哦哦 噢 行 ok 没 没有 没了 没事 了 啦 吧 呀 哈 啊 "  # noqa: SIM905
-    "那 就 这样 知道 明白 可以 已经 再见 拜拜 麻烦 麻烦你了 辛苦 你 您 亲 暂时".split()
-)
-# A message that says thanks or goodbye ("没别的了 再见 祝你开心", "没有啦 多谢你哦") closes the
-# request unless it also asks something (one of _QUESTION_WORDS: "好的谢谢 那什么时候到").
-_CLOSING_MARKS = tuple("谢谢 谢了 多谢 感谢 再见 拜拜 再会 没了 没有了 没事了 没啦 没有啦 thank 祝".split())  # noqa: SIM905
-_QUESTION_WORDS = frozenset(
-    "吗 么 嘛 怎么 怎么办 怎么样 怎么弄 多久 几天 几时 什么 啥 咋 哪 哪里 多少 能不能 可不可以 还能".split()  # noqa: SIM905
-)
-# A message with no intent and at most this many other words (an order number, 白条, 提交了)
-# is a bare answer: the conversation keeps its open request. A longer one is a new topic.
-_BARE_ANSWER_WORDS = 2
-
-
-def holds_context(classification: Classification) -> bool:
-    """Whether a buyer message leaves its conversation's remembered scores as they were.
-
-    An acknowledgement or a bare answer to the agent ("好的", "[订单x]", "白条") carries no intent
-    of its own, and the request it answers is still open: "怎么弄" after "行" after a price
-    protection request is about price protection. Anything with an intent, or a longer message
-    with none (a new topic: "发票怎么开"), replaces them.
-    """
-    if classification.intents:
-        return False
-    return sum(token not in _CLOSING_WORDS for token in classification.tokens) <= _BARE_ANSWER_WORDS
 
 
 def features(tokens: Sequence[str], content: str) -> Counter[str]:
@@ -150,12 +119,7 @@ class IntentModel:
     def leans_on_context(self, tokens: Sequence[str], scores: Sequence[float]) -> bool:
         """Whether the previous message's scores would count: a short follow-up question
         that is not confident on its own. Callers fetch the context only then."""
-        if max(scores) >= self.threshold or _FOLLOW_UP_WORDS.isdisjoint(tokens):
-            return False
-        if _CLOSING_WORDS.issuperset(tokens):
-            return False
-        text = "".join(tokens)
-        return not any(mark in text for mark in _CLOSING_MARKS) or not _QUESTION_WORDS.isdisjoint(tokens)
+        return max(scores) < self.threshold and not _FOLLOW_UP_WORDS.isdisjoint(tokens)
 
     def decide(
         self, tokens: list[str], scores: Sequence[float], previous: Sequence[float] | None = None
@@ -182,7 +146,7 @@ def train(
     examples: Sequence[tuple[str, tuple[Intent, ...]]],
     analyze,
     *,
-    c: float = 64.0,
+    c: float = 8.0,
     threshold: float = 0.5,
     secondary: float = 0.3,
     context_weight: float = 0.6,

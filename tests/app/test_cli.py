@@ -5,7 +5,6 @@ import sys
 import pytest
 
 from classifiers import evaluate
-from classifiers.intent import holds_context
 from classifiers.types import SCORED_INTENTS
 from tests.helpers import ROOT, SHARED, dev_messages
 
@@ -94,6 +93,7 @@ FIXTURE_CHATS = [
     ("s-0002", "seller", "加我微信聊"),
     ("s-0003", "buyer", "能便宜点吗，什么时候发货"),
     ("s-0003", "seller", "不行"),
+    ("s-0004", "buyer", "发票抬头能改成公司吗"),
 ]
 
 
@@ -115,6 +115,7 @@ def _chat_fixture(tmp_path):
         {"id": "s-0002-00-0", "intent": "refund", "split": "dev"},
         {"id": "s-0002-02-0", "intent": "refund", "split": "dev"},  # mislabelled on purpose
         {"id": "s-0003-00-0", "intent": "bargaining", "also": ["logistics"], "split": "heldout"},
+        {"id": "s-0004-00-0", "intent": "other", "split": "fresh"},
     ]
     lint = [
         {"id": "s-0001-03-0", "flags": ["uncertain"], "split": "heldout"},
@@ -156,9 +157,8 @@ def test_eval_chat_reports_the_classifier_on_labelled_ids(engine, tmp_path):
         for i in sorted(i for i in truth if i.startswith(session)):
             result = engine.classify(text[i], remembered)
             predicted[i] = str(result.intent)
-            if not holds_context(result):  # what app.context remembers
-                scores = {s.intent: s.score for s in result.intents}
-                remembered = [scores.get(intent, 0.0) for intent in SCORED_INTENTS]
+            scores = {s.intent: s.score for s in result.intents}  # what app.context remembers
+            remembered = [scores.get(intent, 0.0) for intent in SCORED_INTENTS]
     expected = evaluate.report(list(truth.values()), list(predicted.values()), labels)
     assert simplified["confusion"] == expected.confusion
     assert simplified["macro_f1"] == expected.macro_f1
@@ -179,6 +179,10 @@ def test_eval_chat_reports_the_classifier_on_labelled_ids(engine, tmp_path):
     assert held_out["simplified"]["intents"]["multi_intent"]["secondary_labels"] == 1
     train = json.loads(run("eval", *args, "--json", "--split", "train"))
     assert train["simplified"]["intents"]["messages"] == 2
+    # The fresh test set is read only when asked for by name ("all" above left it out).
+    fresh = json.loads(run("eval", *args, "--json", "--split", "fresh"))
+    assert fresh["simplified"]["intents"]["messages"] == 1 and fresh["simplified"]["lint"]["lines"] == 0
+    assert "== simplified: intents, fresh (1 messages)" in run("eval", *args, "--split", "fresh")
 
     printed = run("eval", *args, "--split", "all")
     assert "== traditional: intents" in printed and "false alarms on clean lines" in printed
@@ -306,12 +310,14 @@ def test_database_commands_from_another_folder_say_which_database_and_make_none(
 
 def test_real_chat_dev_split_intent_floor():
     """Regression floor on the dev split of the labelled real JD chats, each session fed in order
-    with its open request as context (main before this floor: 0.719; see BENCHMARKS.md)."""
+    with the previous message's scores as context. It guards the shipped model: 0.719 on dev
+    since the 61836eb model was kept back on held-out (the 0.773 model lost 0.028 there; see
+    BENCHMARKS.md, intents, acceptance)."""
     if not (SHARED / "dev_chats.jsonl").exists():
         pytest.skip(f"real chat data not found: put shared/data/ beside the checkout ({SHARED})")
     report = json.loads(run("eval", "chat", "--split", "dev", "--profile", "jd", "--misses", "0", "--json"))
     simplified, traditional = report["simplified"]["intents"], report["traditional"]["intents"]
-    assert simplified["macro_f1_supported"] >= 0.77, simplified["classes"]
+    assert simplified["macro_f1_supported"] >= 0.71, simplified["classes"]
     assert abs(report["traditional_gap"]["macro_f1_supported"]) <= 0.01, traditional["classes"]
     # Without the conversation the same lines fall back: context is what carries the follow-ups.
     alone = json.loads(run("eval", "chat", "--split", "dev", "--no-context", "--misses", "0", "--json"))

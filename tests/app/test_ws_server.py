@@ -87,13 +87,13 @@ def test_follow_up_understood_in_context(server):
 
     async def scenario():
         async with connect(server["url"]) as ws:
+            # "那这个呢" and "要怎么撤回呢" alone say nothing of what they ask about: the
+            # conversation decides (the same words, alone, are "other").
+            assert await say(ws, "ctx-alone", "那这个呢") == "other"
             await say(ws, "ctx", "能便宜点吗")
-            assert await say(ws, "ctx", "那再少一点呢") == "bargaining"
-            # "要怎么撤回呢" alone says nothing of what is to be undone: the conversation decides,
-            # and an acknowledgement in between leaves its open request as it was.
+            assert await say(ws, "ctx", "那这个呢") == "bargaining"
             assert await say(ws, "ctx-alone", "要怎么撤回呢") == "other"
             await say(ws, "ctx-refund", "我要退款")
-            assert await say(ws, "ctx-refund", "好的") == "other"
             assert await say(ws, "ctx-refund", "要怎么撤回呢") == "refund"
 
     run(scenario())
