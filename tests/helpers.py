@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,3 +170,16 @@ def running_server(env: dict[str, str]) -> Iterator:
         server = service_bench.Server(env)
     with server:
         yield server
+
+
+def closed_by_server(sock: socket.socket, within: float = 5) -> bool:
+    """Whether the server closes ``sock`` within ``within`` seconds (EOF or reset)."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(65536):
+            pass
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+    return True

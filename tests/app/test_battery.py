@@ -31,7 +31,7 @@ import orjson
 import pytest
 
 from app.schemas import ClassifyRequest
-from tests.helpers import bearer, fresh_database, serving
+from tests.helpers import bearer, closed_by_server, fresh_database, serving
 
 TIMEOUT_S = 1.0  # header, body and WebSocket send timeouts of the server under test
 KEY_TTL_S = 1.0  # KEY_CACHE_TTL_S: a revoked key's sockets close within this (and a check)
@@ -186,18 +186,6 @@ def read_response(sock: socket.socket, data: bytes = b"") -> Response:
             break
         rest += piece
     return Response(int(status_line.split()[1]), headers, rest[:length], rest[length:])
-
-
-def closed_by_server(sock: socket.socket, within: float = 5) -> bool:
-    sock.settimeout(within)
-    try:
-        while sock.recv(65536):
-            pass
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except TimeoutError:
-        return False
-    return True
 
 
 def request_bytes(

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import bearer, create_key, fresh_database, rss_mb, serving
+from tests.helpers import bearer, closed_by_server, create_key, fresh_database, rss_mb, serving
 
 TIMEOUT_S = 1.0  # the server's header, body and WebSocket send timeouts here
 CHUNK = b"x" * 65536
@@ -69,19 +69,6 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
             break
         body += piece
     return int(status_line.split()[1]), headers, body
-
-
-def _closed(sock: socket.socket, within: float) -> bool:
-    """Whether the server closes ``sock`` within ``within`` seconds (EOF or reset)."""
-    sock.settimeout(within)
-    try:
-        while sock.recv(65536):
-            pass
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except TimeoutError:
-        return False
-    return True
 
 
 def _error_code(body: bytes) -> str:
@@ -176,7 +163,7 @@ def test_huge_or_countless_headers_are_refused(server):
             pass
         status, headers, body = _read_response(sock)
         assert (status, _error_code(body)) == (431, "headers_too_large")
-        assert _closed(sock, 5)
+        assert closed_by_server(sock, 5)
         sock.close()
     assert rss_mb(server[0].pid) - before < 20
     sock = _connect(server)
@@ -198,10 +185,10 @@ def test_half_sent_requests_and_idle_connections_are_closed(server):
     for sock in half:
         status, _, body = _read_response(sock)
         assert (status, _error_code(body)) == (408, "header_timeout")
-        assert _closed(sock, 5)
+        assert closed_by_server(sock, 5)
         sock.close()
     for sock in idle:
-        assert _closed(sock, 5)
+        assert closed_by_server(sock, 5)
         sock.close()
     assert time.monotonic() - started < TIMEOUT_S + 5
     assert httpx.get(f"{server[0].base}/healthz").status_code == 200
@@ -277,6 +264,6 @@ def test_a_websocket_client_that_never_reads_is_closed(server):
     while _open_websockets(server) != 0 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _open_websockets(server) == 0, f"still open after {sent} frames"
-    assert _closed(sock, 10)
+    assert closed_by_server(sock, 10)
     sock.close()
     assert httpx.get(f"{server[0].base}/healthz").status_code == 200
