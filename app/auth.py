@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,6 +17,9 @@ from sqlmodel import Session
 from app import store
 
 KEY_PREFIX = "hs_"
+# How many unknown (or revoked) keys each worker remembers, by hash: a flood of made-up keys
+# evicts only the oldest of these, never a live key's cached answer.
+UNKNOWN_KEYS_REMEMBERED = 4096
 
 
 class Role(StrEnum):
@@ -72,29 +77,52 @@ def list_keys(database: DatabaseEngine) -> list[dict]:
 
 class KeyChecker:
     """Resolves a presented key to a principal. Results are cached for ``ttl`` seconds,
-    so a revocation reaches every worker within that time without a query per request."""
+    so a revocation reaches every worker within that time without a query per request.
 
-    def __init__(self, database: DatabaseEngine, ttl: float) -> None:
+    Live keys and refused ones (unknown or revoked) are cached apart, both by the key's hash:
+    refused ones at most ``unknown_limit``, the oldest evicted first, so repeating a bad key
+    costs one query per ``ttl`` and a flood of distinct bad keys cannot push out the live keys
+    (which are as many as there are issued keys). ``check`` runs in worker threads: one lock."""
+
+    def __init__(
+        self, database: DatabaseEngine, ttl: float, *, unknown_limit: int = UNKNOWN_KEYS_REMEMBERED
+    ) -> None:
         self._database = database
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._unknown_limit = unknown_limit
+        self._lock = threading.Lock()
+        self._live: dict[str, tuple[float, Principal]] = {}  # hash → (expiry, principal)
+        # hash → expiry; every entry lives ``ttl``, so insertion order is expiry order.
+        self._refused: OrderedDict[str, float] = OrderedDict()
 
     def check(self, key: str | None) -> Principal | None:
         if not key:
             return None
         digest = hash_key(key)
         now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        with self._lock:
+            live = self._live.get(digest)
+            if live is not None and live[0] > now:
+                return live[1]
+            refused = self._refused.get(digest)
+            if refused is not None and refused > now:
+                return None
         with Session(self._database) as session:
             record = store.find_api_key(session, key_hash=digest)
         principal = None
         if record is not None and record.revoked_at is None:
             principal = Principal(key_id=record.id or 0, name=record.name, role=Role(record.role))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal)
+        with self._lock:
+            self._refused.pop(digest, None)
+            if principal is None:
+                self._live.pop(digest, None)
+                self._refused[digest] = now + self._ttl
+                while len(self._refused) > self._unknown_limit:
+                    self._refused.popitem(last=False)
+            else:
+                if len(self._live) > 10_000:
+                    self._live.clear()
+                self._live[digest] = (now + self._ttl, principal)
         return principal
 
     def live(self, key_ids: set[int]) -> set[int]:
@@ -104,9 +132,10 @@ class KeyChecker:
             live = store.live_api_key_ids(session, key_ids)
         gone = key_ids - live
         if gone:
-            for digest, (_, principal) in list(self._cache.items()):
-                if principal is not None and principal.key_id in gone:
-                    del self._cache[digest]
+            with self._lock:
+                for digest, (_, principal) in list(self._live.items()):
+                    if principal.key_id in gone:
+                        del self._live[digest]
         return live
 
 

@@ -31,6 +31,9 @@ def describe_database(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# The extension opens one socket per open panel: an agent needs a few, 64 is far above that.
+DEFAULT_MAX_SOCKETS_PER_KEY = 64
+
 # The lint profiles a shop may choose (scripts_corpus/lint_rules.yaml; app.schemas.LINT_PROFILES).
 SHOP_LINT_PROFILES = ("strict", "taobao", "jd", "pinduoduo")
 
@@ -93,9 +96,19 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: float = 5.0
     # A WebSocket answer the client does not take in within this closes its connection.
     ws_send_timeout_s: float = 10.0
+    # Agent sockets one key may hold open on one worker; one more is refused (close 4429).
+    # 0 means the default.
+    max_sockets_per_key: int = DEFAULT_MAX_SOCKETS_PER_KEY
     # Each shop's lint profile, "shopA=jd,shopB=pinduoduo": a lint request that names a shop_id
     # and no profile gets its shop's; any other gets strict (what every platform forbids).
     shop_profiles: str = ""
+
+    @field_validator("max_sockets_per_key")
+    @classmethod
+    def _max_sockets_per_key_default(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("MAX_SOCKETS_PER_KEY must be 0 (the default) or more")
+        return value or DEFAULT_MAX_SOCKETS_PER_KEY
 
     @field_validator("shop_profiles")
     @classmethod

@@ -71,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = KeyChecker(database, settings.key_cache_ttl_s)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
         # Open sockets' keys are asked again twice per TTL: a revocation closes them within it.
-        app.state.sockets = ws.OpenSockets(app.state.keys, max(0.25, settings.key_cache_ttl_s / 2))
+        app.state.sockets = ws.OpenSockets(
+            app.state.keys, max(0.25, settings.key_cache_ttl_s / 2), settings.max_sockets_per_key
+        )
         log.info(
             "ready: database %s, corpus version %d, %d replies, %d lint rules",
             describe_database(settings.database_url),

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.websockets import WebSocketState
 
 from app.assistant import Assistant
 from app.auth import KeyChecker, Principal, Role, allows
+from app.config import DEFAULT_MAX_SOCKETS_PER_KEY
 from app.errors import DATABASE_ERRORS, ApiError, database_unavailable
 from app.guard import control_character_error, first_bad_character
 from app.metrics import WS_FRAMES, WS_LATENCY, WS_OPEN, child
@@ -39,6 +41,9 @@ from app.schemas import (
 CLOSE_BAD_KEY = 4401
 CLOSE_WRONG_ROLE = 4403
 CLOSE_WRONG_ORIGIN = 4403
+# Like HTTP 429: this key already holds MAX_SOCKETS_PER_KEY sockets on this worker. Not 4401 or
+# 4403, which the extension takes as final: it retries this one with its back-off.
+CLOSE_TOO_MANY_SOCKETS = 4429
 # A client that keeps its key out of the URL offers the subprotocols "huashu" and "bearer.KEY".
 SUBPROTOCOL = "huashu"
 BEARER_PREFIX = "bearer."
@@ -53,19 +58,34 @@ class OpenSockets:
     """The agent sockets open on this worker, each with its key. Every ``interval`` seconds one
     query asks the database which of their keys are still live, and the sockets of a revoked
     key are closed with 4401: a revocation made anywhere (another worker, the CLI) reaches
-    every open socket within the key cache's TTL, for one indexed query per interval."""
+    every open socket within the key cache's TTL, for one indexed query per interval.
 
-    def __init__(self, keys: KeyChecker, interval: float) -> None:
+    Each key may hold at most ``per_key`` of them: ``add`` says False beyond it. A socket's
+    slot is freed by ``discard``, which the socket's handler calls however it ends, and which
+    the revocation check calls as it closes one."""
+
+    def __init__(self, keys: KeyChecker, interval: float, per_key: int = DEFAULT_MAX_SOCKETS_PER_KEY) -> None:
         self._keys = keys
         self.interval = interval
+        self.per_key = per_key
         self._open: dict[int, tuple[WebSocket, int]] = {}  # id(socket) → (socket, key id)
+        self._per_key: Counter[int] = Counter()
         self._failing = False
 
-    def add(self, websocket: WebSocket, key_id: int) -> None:
+    def add(self, websocket: WebSocket, key_id: int) -> bool:
+        """Counts the socket in, unless its key already holds ``per_key`` (then False)."""
+        if self._per_key[key_id] >= self.per_key:
+            return False
         self._open[id(websocket)] = (websocket, key_id)
+        self._per_key[key_id] += 1
+        return True
 
     def discard(self, websocket: WebSocket) -> None:
-        self._open.pop(id(websocket), None)
+        gone = self._open.pop(id(websocket), None)
+        if gone is not None:
+            self._per_key[gone[1]] -= 1
+            if not self._per_key[gone[1]]:
+                del self._per_key[gone[1]]
 
     async def run(self) -> None:
         while True:
@@ -132,8 +152,23 @@ async def agent_socket(websocket: WebSocket) -> None:
     if not allows(principal.role, Role.AGENT):
         await websocket.close(CLOSE_WRONG_ROLE, "this key's role may not use the agent socket")
         return
+    if not state.sockets.add(websocket, principal.key_id):
+        limit = state.sockets.per_key
+        # The one error shape first (a client can read its code), then the close code.
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await websocket.send_text(
+                orjson.dumps(
+                    _error(
+                        "too_many_sockets",
+                        f"this key already holds {limit} open sockets on this worker; close one",
+                        detail={"limit": limit},
+                    )
+                ).decode()
+            )
+            await websocket.close(CLOSE_TOO_MANY_SOCKETS, "too many open sockets for this key")
+        return
+    # Counted in above: from here every way out (a close, an error, a send timeout) frees it.
     WS_OPEN.inc()
-    state.sockets.add(websocket, principal.key_id)
     try:
         while True:
             message = await websocket.receive()
