@@ -82,7 +82,8 @@ class KeyChecker:
     Live keys and refused ones (unknown or revoked) are cached apart, both by the key's hash:
     refused ones at most ``unknown_limit``, the oldest evicted first, so repeating a bad key
     costs one query per ``ttl`` and a flood of distinct bad keys cannot push out the live keys
-    (which are as many as there are issued keys). ``check`` runs in worker threads: one lock."""
+    (which are as many as there are issued keys). ``check`` runs in worker threads: one lock,
+    and one lookup at a time per hash."""
 
     def __init__(
         self, database: DatabaseEngine, ttl: float, *, unknown_limit: int = UNKNOWN_KEYS_REMEMBERED
@@ -94,19 +95,36 @@ class KeyChecker:
         self._live: dict[str, tuple[float, Principal]] = {}  # hash → (expiry, principal)
         # hash → expiry; every entry lives ``ttl``, so insertion order is expiry order.
         self._refused: OrderedDict[str, float] = OrderedDict()
+        self._asking: dict[str, threading.Event] = {}  # hash → set when its lookup ends
 
     def check(self, key: str | None) -> Principal | None:
         if not key:
             return None
         digest = hash_key(key)
-        now = time.monotonic()
-        with self._lock:
-            live = self._live.get(digest)
-            if live is not None and live[0] > now:
-                return live[1]
-            refused = self._refused.get(digest)
-            if refused is not None and refused > now:
-                return None
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                live = self._live.get(digest)
+                if live is not None and live[0] > now:
+                    return live[1]
+                refused = self._refused.get(digest)
+                if refused is not None and refused > now:
+                    return None
+                # One lookup per key at a time: a burst of one bad key on many threads waits
+                # for the first one's answer instead of each asking the database.
+                asking = self._asking.get(digest)
+                if asking is None:
+                    asking = self._asking[digest] = threading.Event()
+                    break
+            asking.wait()  # then the answer is cached (or the lookup failed: ask again)
+        try:
+            return self._look_up(digest, now)
+        finally:
+            with self._lock:
+                del self._asking[digest]
+            asking.set()
+
+    def _look_up(self, digest: str, now: float) -> Principal | None:
         with Session(self._database) as session:
             record = store.find_api_key(session, key_hash=digest)
         principal = None

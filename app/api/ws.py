@@ -131,7 +131,10 @@ async def agent_socket(websocket: WebSocket) -> None:
     # The key in a subprotocol ("bearer.hs_…") stays out of URLs and logs; ?token= is for old clients.
     in_header = next((p.removeprefix(BEARER_PREFIX) for p in offered if p.startswith(BEARER_PREFIX)), None)
     try:
-        principal = state.keys.check(in_header or websocket.query_params.get("token"))
+        # In a thread, as REST's is (app/guard.py): a lookup must not hold up the other sockets.
+        principal = await asyncio.to_thread(
+            state.keys.check, in_header or websocket.query_params.get("token")
+        )
     except DATABASE_ERRORS as exc:
         database_unavailable(exc)
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)

@@ -105,3 +105,47 @@ def test_nothing_logs_the_key(database, lookups, caplog):
     # Nor does the service's own logger name a key's hash.
     ours = [record.getMessage() for record in caplog.records if record.name.startswith("huashu")]
     assert not any(auth.hash_key(key) in line for key in (good, bad) for line in ours)
+
+
+def test_a_burst_of_one_bad_key_on_many_threads_asks_once(database, monkeypatch):
+    """REST checks keys in worker threads: those holding the same key wait for the first
+    one's lookup instead of each asking the database."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    asked: list[str] = []
+    find = store.find_api_key
+
+    def slow(session, *, key_hash: str):
+        asked.append(key_hash)
+        time.sleep(0.3)  # a slow database: the others arrive while it is asked
+        return find(session, key_hash=key_hash)
+
+    monkeypatch.setattr(store, "find_api_key", slow)
+    checker = auth.KeyChecker(database, 5)
+    bad, good = auth.generate_key(), auth.create_key(database, name="cache-burst", role=auth.Role.AGENT)[0]
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(checker.check, [bad] * 20 + [good] * 20))
+    assert answers[:20] == [None] * 20 and all(
+        a is not None and a.name == "cache-burst" for a in answers[20:]
+    )
+    assert sorted(asked) == sorted([auth.hash_key(bad), auth.hash_key(good)])
+
+
+def test_a_failed_lookup_is_not_cached_and_the_waiters_ask_again(database, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    calls: list[int] = []
+    find = store.find_api_key
+
+    def failing_once(session, *, key_hash: str):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("the database is down"))
+        return find(session, key_hash=key_hash)
+
+    monkeypatch.setattr(store, "find_api_key", failing_once)
+    checker = auth.KeyChecker(database, 5)
+    bad = auth.generate_key()
+    with pytest.raises(OperationalError):
+        checker.check(bad)
+    assert checker.check(bad) is None and checker.check(bad) is None and len(calls) == 2
