@@ -154,7 +154,24 @@ def report(result: Agreement, title: str) -> str:
     return "\n".join(out)
 
 
-def compare(path_a: Path, path_b: Path) -> str:
+def bootstrap(
+    a: Sequence[str], b: Sequence[str], rounds: int, seed: int
+) -> tuple[float, float, float, float]:
+    """95 % percentile intervals of kappa and macro-F1, resampling the messages with replacement."""
+    rng = random.Random(seed)
+    kappas, macros = [], []
+    for _ in range(rounds):
+        picks = [rng.randrange(len(a)) for _ in a]
+        result = agreement([a[i] for i in picks], [b[i] for i in picks])
+        kappas.append(result.kappa)
+        macros.append(result.macro_f1)
+    kappas.sort()
+    macros.sort()
+    low, high = int(0.025 * rounds), min(rounds - 1, int(0.975 * rounds))
+    return kappas[low], kappas[high], macros[low], macros[high]
+
+
+def compare(path_a: Path, path_b: Path, rounds: int = 0) -> str:
     a = read_intents(path_a)
     rows_b = read_jsonl(path_b)
     b = read_intents(path_b)
@@ -164,6 +181,12 @@ def compare(path_a: Path, path_b: Path) -> str:
     split_of = {str(row["id"]): str(row.get("split", "")) for row in rows_b}
     ids = sorted(b)
     parts = [report(agreement([a[i] for i in ids], [b[i] for i in ids]), "all")]
+    if rounds:
+        k_low, k_high, m_low, m_high = bootstrap([a[i] for i in ids], [b[i] for i in ids], rounds, 23)
+        parts.append(
+            f"  bootstrap ({rounds} resamples, seed 23), 95 %: kappa {k_low:.3f}-{k_high:.3f}, "
+            f"macro-F1 {m_low:.3f}-{m_high:.3f}"
+        )
     for split in SPLITS:
         chosen = [i for i in ids if split_of[i] == split]
         if chosen:
@@ -186,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("compare", help="labeller B against labeller A")
     c.add_argument("--a", type=Path, default=LABELS_A)
     c.add_argument("--b", type=Path, default=LABELS_B)
+    c.add_argument("--bootstrap", type=int, default=0, metavar="N", help="also N bootstrap resamples")
     args = parser.parse_args(argv)
     try:
         if args.command == "sheet":
@@ -194,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             sys.stdout.write(sheet(args.n, args.seed, args.before, args.after))
         else:
-            sys.stdout.write(compare(args.a, args.b))
+            sys.stdout.write(compare(args.a, args.b, args.bootstrap))
     except (LabelFileError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -59,6 +59,9 @@ def test_compare_reads_files_and_scores_b_on_its_own_ids(tmp_path):
     out = agreement.compare(a, b)
     assert "n=8  raw agreement 0.625  Cohen's kappa 0.478" in out
     assert "dev: n=8" in out
+    low_k, high_k, low_m, high_m = agreement.bootstrap(A, B, 200, 1)
+    assert low_k <= 22 / 46 <= high_k and low_m <= high_m <= 1.0
+    assert "bootstrap (50 resamples" in agreement.compare(a, b, 50)
 
 
 def test_bad_label_files_get_a_clear_error(tmp_path):
