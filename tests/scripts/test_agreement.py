@@ -78,3 +78,15 @@ def test_bad_label_files_get_a_clear_error(tmp_path):
     with pytest.raises(agreement.LabelFileError, match="no label in"):
         agreement.compare(a, stranger)
     assert agreement.main(["compare", "--a", str(a), "--b", str(bad)]) == 2
+
+
+def test_the_sheet_sample_is_seeded_stratified_and_never_fresh():
+    rows = [{"id": f"d-{i:03d}", "split": "dev"} for i in range(70)]
+    rows += [{"id": f"h-{i:03d}", "split": "heldout"} for i in range(30)]
+    rows += [{"id": f"f-{i:03d}", "split": "fresh"} for i in range(50)]
+    picked = agreement.sample_ids(rows, 20, 23)
+    assert len(picked) == 20 and len(set(picked)) == 20
+    assert sum(split == "dev" for _, split in picked) == 14  # 70 % of the dev + held-out rows
+    assert not any(split == "fresh" for _, split in picked)
+    assert picked == agreement.sample_ids(rows, 20, 23)
+    assert picked != agreement.sample_ids(rows, 20, 24)
