@@ -39,6 +39,7 @@ MAX_FRAME = 8192  # MAX_FRAME_BYTES: a REST body or WebSocket frame
 MAX_TEXT = 300  # MAX_TEXT_CHARS
 MAX_HEADER_BYTES = 8192
 RATE = 40  # RATE_LIMIT_PER_MINUTE: each case draws keys of its own, so only the burst meets it
+SOCKETS_PER_KEY = 2  # MAX_SOCKETS_PER_KEY: likewise met only by the case that opens more
 EXTENSION_ORIGIN = "chrome-extension://flapildekbehpedkkhmkhkhjefhhlmlo"
 BIG = 10**20
 I64 = 2**63
@@ -119,6 +120,7 @@ def target(tmp_path_factory) -> Iterator[Target]:
             "MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
             "MAX_HEADERS": "50",
             "RATE_LIMIT_PER_MINUTE": str(RATE),
+            "MAX_SOCKETS_PER_KEY": str(SOCKETS_PER_KEY),
             "ALLOWED_HOSTS": '["127.0.0.1", "localhost"]',
         }
         log = tmp_path_factory.mktemp("battery-log") / "server.log"
@@ -1250,6 +1252,20 @@ def _frames_over_the_rate(ws: RawSocket, target: Target, key: str | None) -> int
     return None
 
 
+def _sockets_over_the_cap(ws: RawSocket, target: Target, key: str | None) -> int | None:
+    held = [open_socket(target, key=key) for _ in range(SOCKETS_PER_KEY - 1)]
+    over = open_socket(target, key=key)
+    with over.sock:
+        answer = over.answer()  # the one error shape, then the close code
+        assert answer["code"] == "too_many_sockets" and answer["detail"] == {"limit": SOCKETS_PER_KEY}
+        code = over.close_code()
+    for other in (ws, *held):  # the held ones still answer
+        assert_pong(other)
+    for other in held:
+        other.sock.close()
+    return code
+
+
 def _control_ping(ws: RawSocket, target: Target, key: str | None) -> int | None:
     ws.send(b"hello", opcode=RawSocket.PING)
     assert ws.recv() == (RawSocket.PONG, b"hello")
@@ -1274,6 +1290,7 @@ CONNECTION_CASES: list[Connection] = [
     Connection("invalid UTF-8 text frame", close=1007, then=_invalid_utf8),
     Connection("frames over the rate", then=_frames_over_the_rate),
     Connection("control ping", then=_control_ping),
+    Connection("sockets over the per-key cap", close=4429, then=_sockets_over_the_cap),
 ]
 
 
