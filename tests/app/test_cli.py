@@ -94,6 +94,7 @@ FIXTURE_CHATS = [
     ("s-0003", "buyer", "能便宜点吗，什么时候发货"),
     ("s-0003", "seller", "不行"),
     ("s-0004", "buyer", "发票抬头能改成公司吗"),
+    ("s-0004", "seller", "可能吧"),
 ]
 
 
@@ -123,6 +124,7 @@ def _chat_fixture(tmp_path):
         {"id": "s-0002-03-0", "flags": ["off_platform"], "split": "heldout"},
         {"id": "s-0003-01-0", "flags": ["refusal"], "split": "heldout"},
         {"id": "s-ans-001-0-0", "flags": [], "split": "heldout"},
+        {"id": "s-0004-01-0", "flags": ["uncertain"], "split": "fresh"},
     ]
     write(tmp_path / "intents.jsonl", intents)
     write(tmp_path / "lint.jsonl", lint)
@@ -181,7 +183,9 @@ def test_eval_chat_reports_the_classifier_on_labelled_ids(engine, tmp_path):
     assert train["simplified"]["intents"]["messages"] == 2
     # The fresh test set is read only when asked for by name ("all" above left it out).
     fresh = json.loads(run("eval", *args, "--json", "--split", "fresh"))
-    assert fresh["simplified"]["intents"]["messages"] == 1 and fresh["simplified"]["lint"]["lines"] == 0
+    assert fresh["simplified"]["intents"]["messages"] == 1 and fresh["simplified"]["lint"]["lines"] == 1
+    fresh_block = fresh["simplified"]["lint"]["block"]
+    assert fresh_block == {"precision": 1.0, "recall": 1.0, "support": 1, "flagged": 1}
     assert "== simplified: intents, fresh (1 messages)" in run("eval", *args, "--split", "fresh")
 
     printed = run("eval", *args, "--split", "all")
