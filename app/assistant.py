@@ -119,7 +119,9 @@ class Assistant:
             boosts=self.feedback_boosts.boosts,
         )
         if conversation_id:
-            self.context.remember(conversation_id, classification)
+            remembered = engine.remembered(classification)
+            if remembered is not None:  # None: the session keeps what it remembers
+                self.context.remember(conversation_id, remembered)
         self.events.record(
             conversation_id=conversation_id,
             shop_id=shop_id,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.schemas import classification_body, lint_body, suggestions_body
+from classifiers.intent import CONTEXT_RULES, DEFAULT_CONTEXT
 from classifiers.types import SCORED_INTENTS, Intent
 
 INTENT_LABELS = [str(i) for i in (*SCORED_INTENTS, Intent.OTHER)]
@@ -142,10 +143,39 @@ def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     return texts, sessions
 
 
+def _engine_for(context: str):
+    """The default engine, under the intent model's ``context`` rule."""
+    engine = _engine()
+    if context == engine.model.context:
+        return engine
+    from classifiers.engine import Engine
+    from classifiers.intent import IntentModel
+
+    # A new engine, not the cached default's model changed under its other users.
+    model = IntentModel.load(context=context)
+    return Engine(engine.tokenizer, model, [], engine.rules, index=engine.index, profiles=engine.profiles)
+
+
+def _session_memory(engine, sessions, texts, wanted: set[str], convert=str) -> dict:
+    """What the service remembers before each wanted buyer message: the session's buyer
+    messages fed in order, each classified with what the ones before left remembered."""
+    before: dict[str, list[float] | None] = {}
+    for ids in sessions.values():
+        if wanted.isdisjoint(ids):
+            continue
+        remembered = None
+        for message_id in ids:
+            before[message_id] = remembered
+            kept = engine.remembered(engine.classify(convert(texts[message_id]), remembered))
+            remembered = remembered if kept is None else kept
+    return before
+
+
 def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, context: bool) -> dict:
     """Each wanted buyer message's classification, the session's buyer messages fed in order as
     the service sees them: each message gets the last one's remembered scores (its intents at or
-    above the secondary cut, as ``app.context`` remembers them)."""
+    above the secondary cut, as ``app.context`` remembers them, under the model's context
+    rule: the last message's, or the last confident one's)."""
     results = {}
     for ids in sessions.values():
         if wanted.isdisjoint(ids):
@@ -153,8 +183,8 @@ def _classify_sessions(engine, sessions, texts, wanted: set[str], convert, conte
         remembered = None
         for message_id in ids:
             result = engine.classify(convert(texts[message_id]), remembered if context else None)
-            by_intent = {s.intent: s.score for s in result.intents}
-            remembered = [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
+            kept = engine.remembered(result)
+            remembered = remembered if kept is None else kept
             if message_id in wanted:
                 results[message_id] = result
     return results
@@ -180,7 +210,7 @@ def _eval_chat(args, out: TextIO) -> int:
 
     from classifiers import evaluate
 
-    engine = _engine()
+    engine = _engine_for(args.context)
     try:
         texts, sessions = _chat_data(Path(args.data))
         intent_rows = _chat_rows(Path(args.intent_labels), args.split, texts)
@@ -194,7 +224,8 @@ def _eval_chat(args, out: TextIO) -> int:
         return 2
     severities = evaluate.category_severities([(str(r.category), str(r.severity)) for r in engine.rules])
     to_traditional = opencc.OpenCC("s2twp")
-    summary: dict = {"split": args.split, "context": not args.no_context, "profile": args.profile}
+    context = None if args.no_context else args.context
+    summary: dict = {"split": args.split, "context": context, "profile": args.profile}
     sections = []
     for script, convert in (("simplified", str), ("traditional", to_traditional.convert)):
         classified = _classify_sessions(
@@ -305,10 +336,10 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
 def _eval_chat_rank(args, out: TextIO) -> int:
     """Hit@1, hit@k and MRR on real buyer messages whose real seller answer matches approved
     replies (eval/chat_rank_pairs.jsonl), held-out, dev and all; the previous buyer message of
-    the session is the context, as the service keeps it."""
+    the session is the context, as the service remembers it."""
     from classifiers import evaluate
 
-    engine = _engine()
+    engine = _engine_for(args.context)
     try:
         texts, sessions = _chat_data(Path(args.data))
         rows = _chat_rows(Path(args.rank_labels), "all", texts)
@@ -319,13 +350,11 @@ def _eval_chat_rank(args, out: TextIO) -> int:
             else f"{exc}\n"
         )
         return 2
-    # The buyer message before each one in its session: the context the service would hold.
-    previous = {later: earlier for ids in sessions.values() for earlier, later in zip(ids, ids[1:])}
+    # What the service would remember before each message, from its session's buyer messages.
+    memory = {} if args.no_context else _session_memory(engine, sessions, texts, {row["id"] for row in rows})
     ranked: dict[str, list[str]] = {}
     for row in rows:
-        before = previous.get(row["id"])
-        context = None if args.no_context or before is None else engine.scores(texts[before])
-        _, suggestions = engine.suggest(row["text"], k=args.k, previous=context)
+        _, suggestions = engine.suggest(row["text"], k=args.k, previous=memory.get(row["id"]))
         ranked[row["id"]] = [s.reply_id for s in suggestions]
     summary: dict = {"k": args.k, "context": not args.no_context}
     lines = [f"ranking on real pairs: {args.rank_labels}"]
@@ -601,6 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-context",
         action="store_true",
         help="classify each message alone, without its session's previous message",
+    )
+    evaluate.add_argument(
+        "--context",
+        default=DEFAULT_CONTEXT,
+        choices=sorted(CONTEXT_RULES),
+        help="how a message leans on its session (classifiers/intent.py CONTEXT_RULES; chat)",
     )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)

@@ -9,6 +9,8 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import make_url
 
+from classifiers.intent import CONTEXT_RULES, DEFAULT_CONTEXT
+
 # The embedded default: a SQLite file in ./data, relative to the folder the command runs in
 # (the server's and the CLI's alike: run `huashu keys …` where the server runs, or set DATABASE_URL).
 DEFAULT_DATABASE_URL = "sqlite:///data/huashu.db"
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 6000
     # How long a conversation's last intent is remembered (in the database, for all workers).
     context_ttl_s: float = 30 * 60
+    # How a message leans on its conversation: classifiers/intent.py CONTEXT_RULES (issue 16).
+    intent_context: str = DEFAULT_CONTEXT
     # How often each worker asks the database whether the corpus or the feedback changed.
     sync_interval_s: float = 0.25
     # A corpus change is patched into each worker's index at once; the exact rebuild (seconds
@@ -114,6 +118,13 @@ class Settings(BaseSettings):
     @classmethod
     def _shop_profiles_parse(cls, value: str) -> str:
         parse_shop_profiles(value)
+        return value
+
+    @field_validator("intent_context")
+    @classmethod
+    def _intent_context_known(cls, value: str) -> str:
+        if value not in CONTEXT_RULES:
+            raise ValueError(f"INTENT_CONTEXT {value!r}: one of {', '.join(sorted(CONTEXT_RULES))}")
         return value
 
 

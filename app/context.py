@@ -1,4 +1,4 @@
-"""Each conversation's last intent scores, shared by every worker through the database."""
+"""Each conversation's remembered intent scores, shared by every worker through the database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -14,15 +15,17 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 
 from app import store
 from app.errors import OUTAGE, database_down
-from classifiers import Classification
 from classifiers.types import SCORED_INTENTS
 
 log = logging.getLogger("huashu")
 
 
 class ConversationContext:
-    """Each conversation's last buyer message's intent scores, in the database, so that the
-    conversation's next message may land on any worker.
+    """Each conversation's remembered intent scores (what the intent model's context rule
+    keeps: the last buyer message's, or the last confident one's, see
+    ``IntentModel.remembered``), in the database, so that the conversation's next message
+    may land on any worker. One row of four scores per conversation, read by id: the
+    session memory costs what the last message's scores cost.
 
     This runs for every buyer message, so it bypasses the ORM: precompiled statements on
     connections the worker keeps. Writes are batched: kept here and flushed in one
@@ -97,10 +100,12 @@ class ConversationContext:
                 if not waiting.done():
                     waiting.set_result(rows.get(conversation_id))
 
-    def remember(self, conversation_id: str, classification: Classification) -> None:
-        """Called on the event loop; the write reaches the database within about FLUSH_S."""
-        by_intent = {s.intent: s.score for s in classification.intents}
-        self._pending[conversation_id] = ([by_intent.get(i, 0.0) for i in SCORED_INTENTS], time.time())
+    def remember(self, conversation_id: str, scores: Sequence[float]) -> None:
+        """Called on the event loop with the scores to remember (``SCORED_INTENTS`` order);
+        the write reaches the database within about FLUSH_S."""
+        if len(scores) != len(SCORED_INTENTS):
+            raise ValueError(f"{len(scores)} scores; a conversation remembers {len(SCORED_INTENTS)}")
+        self._pending[conversation_id] = (list(scores), time.time())
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
 

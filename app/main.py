@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = store.connect(settings.database_url)
         if store.prepare(database):
             log.info("seeded the corpus from scripts_corpus/")
-        base = Engine.load(replies=[], rules=[])
+        base = Engine.load(replies=[], rules=[], context=settings.intent_context)
         built = build_engine(database, base, settings.cache_dir, in_child_from=settings.build_in_child_from)
         engine, version = built.engine, built.version
         # What was loaded lives as long as the process: keep the collector from rescanning it.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from classifiers import corpus
 from classifiers.index import ReplyAnalysis, ReplyIndex
-from classifiers.intent import IntentModel
+from classifiers.intent import DEFAULT_CONTEXT, MODEL_FILE, IntentModel
 from classifiers.lint import Linter
 from classifiers.normalize import content_text, normalized_text
 from classifiers.rank import rank_replies
@@ -85,10 +85,12 @@ class Engine:
         replies: Iterable[Reply] | None = None,
         rules: Iterable[LintRule] | None = None,
         model_path: Path | None = None,
+        context: str = DEFAULT_CONTEXT,
     ) -> Engine:
-        """Load everything; replies and rules default to the files in ``scripts_corpus/``."""
+        """Load everything; replies and rules default to the files in ``scripts_corpus/``;
+        ``context`` names the intent model's context rule (``CONTEXT_RULES``)."""
         tokenizer = Tokenizer(corpus.DICTIONARY_FILE)
-        model = IntentModel.load(model_path) if model_path else IntentModel.load()
+        model = IntentModel.load(model_path or MODEL_FILE, context=context)
         return cls(
             tokenizer,
             model,
@@ -140,6 +142,10 @@ class Engine:
         self, analysis: Analysis, scores: Sequence[float], previous: Sequence[float] | None = None
     ) -> Classification:
         return self.model.decide(analysis.tokens, scores, previous)
+
+    def remembered(self, classification: Classification) -> list[float] | None:
+        """What the conversation remembers after this message; None: keep what it has."""
+        return self.model.remembered(classification)
 
     def suggest(
         self,

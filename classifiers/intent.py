@@ -12,6 +12,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import add
 from pathlib import Path
 
@@ -24,6 +25,32 @@ MODEL_FILE = Path(__file__).with_name("intent_model.json")
 _FOLLOW_UP_WORDS = frozenset(
     "吗 呢 么 嘛 怎么 怎么办 怎么样 多久 几天 什么 哪 哪里 多少 能不能 可不可以 可以 还能 再 那 那么".split()  # noqa: SIM905
 )
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """How a message leans on its conversation (issue 16's session-context candidates).
+
+    ``gate``: which unconfident messages lean: ``follow-up`` (only those with a follow-up
+    word) or ``unclear`` (every one). ``memory``: what the conversation remembers:
+    ``previous`` (the last buyer message's intents) or ``confident`` (those of the last
+    message that got an intent; unclear ones leave it as it is, so a refund stays in
+    memory across "好的" and "嗯嗯"). ``weight``: the share of the remembered scores added;
+    None takes the trained model's ``context_weight``.
+    """
+
+    gate: str
+    memory: str
+    weight: float | None
+
+
+# Tuned on the dev split only (BENCHMARKS.md, "Intent: session memory").
+CONTEXT_RULES = {
+    "follow-up": ContextRule("follow-up", "previous", None),  # what shipped before issue 16
+    "unclear": ContextRule("unclear", "previous", 0.4),
+    "memory": ContextRule("unclear", "confident", 0.3),
+}
+DEFAULT_CONTEXT = "follow-up"
 
 
 def features(tokens: Sequence[str], content: str) -> Counter[str]:
@@ -44,6 +71,7 @@ class IntentModel:
         threshold: float,
         secondary: float,
         context_weight: float,
+        context: str = DEFAULT_CONTEXT,
     ) -> None:
         # weights[feature] = (idf, w_bargaining, w_hesitation, w_logistics, w_refund).
         # Scoring keeps one table per feature kind, so the hot path never builds "w:…" names,
@@ -55,10 +83,16 @@ class IntentModel:
         self._intercepts = tuple(intercepts)
         self.threshold = threshold
         self.secondary = secondary
-        self.context_weight = context_weight
+        rule = CONTEXT_RULES.get(context)
+        if rule is None:
+            raise ValueError(f"context rule {context!r}: one of {', '.join(sorted(CONTEXT_RULES))}")
+        self.context = context
+        self.context_weight = context_weight if rule.weight is None else rule.weight
+        self._any_unclear = rule.gate == "unclear"
+        self._remember_all = rule.memory == "previous"
 
     @classmethod
-    def load(cls, path: Path = MODEL_FILE) -> IntentModel:
+    def load(cls, path: Path = MODEL_FILE, context: str = DEFAULT_CONTEXT) -> IntentModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["intents"] != [str(i) for i in SCORED_INTENTS]:
             raise ValueError(f"{path}: model intents {data['intents']} do not match this code")
@@ -68,6 +102,7 @@ class IntentModel:
             threshold=data["threshold"],
             secondary=data["secondary"],
             context_weight=data["context_weight"],
+            context=context,
         )
 
     def scores(self, tokens: Sequence[str], content: str) -> list[float]:
@@ -117,9 +152,21 @@ class IntentModel:
         return self.decide(tokens, self.scores(tokens, content), previous)
 
     def leans_on_context(self, tokens: Sequence[str], scores: Sequence[float]) -> bool:
-        """Whether the previous message's scores would count: a short follow-up question
-        that is not confident on its own. Callers fetch the context only then."""
-        return max(scores) < self.threshold and not _FOLLOW_UP_WORDS.isdisjoint(tokens)
+        """Whether the remembered scores would count: a message not confident on its own
+        (under the ``follow-up`` rule, only one with a follow-up word). Callers fetch the
+        context only then."""
+        if max(scores) >= self.threshold:
+            return False
+        return self._any_unclear or not _FOLLOW_UP_WORDS.isdisjoint(tokens)
+
+    def remembered(self, classification: Classification) -> list[float] | None:
+        """What the conversation remembers after ``classification``: its intents' scores
+        (those at or above the secondary cut), or None to keep what it remembers now (the
+        ``confident`` memory, for a message that got no intent)."""
+        if not self._remember_all and classification.intent == Intent.OTHER:
+            return None
+        by_intent = {s.intent: s.score for s in classification.intents}
+        return [by_intent.get(i, 0.0) for i in SCORED_INTENTS]
 
     def decide(
         self, tokens: list[str], scores: Sequence[float], previous: Sequence[float] | None = None

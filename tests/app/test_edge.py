@@ -87,12 +87,13 @@ def test_one_bad_row_never_costs_a_batch(settings, engine, caplog):
     alone: the other conversations in the same batch keep their context."""
     database = store.connect(settings.database_url)
     bad = ["bad-\ud800"] + (["bad-\x00"] if database.dialect.name == "postgresql" else [])
-    classification = engine.classify("能便宜点吗")
+    remembered = engine.remembered(engine.classify("能便宜点吗"))
+    assert remembered is not None
 
     async def scenario() -> tuple[list[float] | None, list[float] | None]:
         writer = ConversationContext(database, ttl=600)
         for conversation_id in ["keep-a", *bad, "keep-z"]:
-            writer.remember(conversation_id, classification)
+            writer.remember(conversation_id, remembered)
         writer.flush()
         await writer.close()
         reader = ConversationContext(database, ttl=600)  # nothing cached: it reads the database

@@ -27,6 +27,20 @@ def server(database_url, tmp_path_factory):
         yield {"url": f"ws://{base}/v1/ws?token={key}", "base": base, "key": key}
 
 
+@pytest.fixture(scope="module")
+def memory_server(database_url, tmp_path_factory):
+    """A server under the session-memory context rule (INTENT_CONTEXT=memory)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CACHE_DIR": str(tmp_path_factory.mktemp("memory-cache")),
+        "INTENT_CONTEXT": "memory",
+    }
+    key = create_key(env, "agent", "ws-memory")
+    with Server(env) as process:
+        yield {"url": f"ws://127.0.0.1:{process.port}/v1/ws?token={key}"}
+
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
@@ -97,6 +111,44 @@ def test_follow_up_understood_in_context(server):
             assert await say(ws, "ctx-refund", "要怎么撤回呢") == "refund"
 
     run(scenario())
+
+
+# A refund, a message with no intent, then a follow-up two messages after the refund.
+_REFUND_THEN_FOLLOW_UP = ["我要退款", "好的", "要怎么撤回呢"]
+
+
+def _in_process(context: str, texts: list[str]) -> list[str]:
+    """The intents the evaluator (``huashu eval chat``) gives the same session."""
+    from classifiers.engine import Engine
+
+    engine, remembered, intents = Engine.load(replies=[], rules=[], context=context), None, []
+    for text in texts:
+        result = engine.classify(text, previous=remembered)
+        kept = engine.remembered(result)
+        remembered = remembered if kept is None else kept
+        intents.append(str(result.intent))
+    return intents
+
+
+async def _session(url: str, conversation_id: str, texts: list[str]) -> list[str]:
+    async with connect(url) as ws:
+        frames = [{"type": "buyer_message", "conversation_id": conversation_id, "text": t} for t in texts]
+        return [(await _exchange(ws, frame))["intent"] for frame in frames]
+
+
+def test_session_memory_keeps_a_refund_two_messages_on(memory_server):
+    """Under the memory rule the follow-up two messages after a refund message stays refund,
+    as the evaluator says; and a conversation's memory is its own."""
+    intents = run(_session(memory_server["url"], "mem-refund", _REFUND_THEN_FOLLOW_UP))
+    assert intents == _in_process("memory", _REFUND_THEN_FOLLOW_UP) and intents[-1] == "refund"
+    assert run(_session(memory_server["url"], "mem-other", _REFUND_THEN_FOLLOW_UP[1:]))[-1] == "other"
+
+
+def test_default_rule_matches_the_evaluator(server):
+    from classifiers.intent import DEFAULT_CONTEXT
+
+    intents = run(_session(server["url"], "default-refund", _REFUND_THEN_FOLLOW_UP))
+    assert intents == _in_process(DEFAULT_CONTEXT, _REFUND_THEN_FOLLOW_UP)
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,56 @@ def test_scores_equal_the_plain_tfidf_formula(engine):
             for j, intercept in enumerate(model["intercepts"])
         ]
         assert engine.model.scores(analysis.tokens, analysis.content) == pytest.approx(expected, abs=1e-9)
+
+
+def _session(engine, texts):
+    """Each message's intent, fed in order with what the conversation remembers (as
+    ``app.context`` keeps it between messages)."""
+    remembered, intents = None, []
+    for text in texts:
+        result = engine.classify(text, previous=remembered)
+        kept = engine.remembered(result)
+        remembered = remembered if kept is None else kept
+        intents.append(result.intent)
+    return intents
+
+
+def test_session_memory_keeps_the_last_confident_intent():
+    from classifiers.engine import Engine
+
+    memory = Engine.load(replies=[], rules=[], context="memory")
+    before = Engine.load(replies=[], rules=[])  # the follow-up rule: the previous message only
+    # "好的" gets no intent: the memory keeps the refund, so the follow-up after it is refund;
+    # with only the previous message remembered it is lost.
+    turns = ["我要退款", "好的", "要怎么撤回呢"]
+    assert _session(memory, turns)[-1] is Intent.REFUND
+    assert _session(before, turns)[-1] is Intent.OTHER
+    # A message that gets no intent is not remembered; one that does replaces the memory.
+    assert memory.remembered(memory.classify("好的")) is None
+    assert _session(memory, ["我要退款", "什么时候发货", "好的", "那这个呢"])[-1] is Intent.LOGISTICS
+    # Confident messages keep their own intent; a conversation with nothing remembered is as before.
+    assert _session(memory, ["我要退款", "好的", "什么时候发货"])[-1] is Intent.LOGISTICS
+    assert _session(memory, ["要怎么撤回呢"]) == [Intent.OTHER]
+
+
+def test_context_rules_gate_which_messages_lean():
+    from classifiers.engine import Engine
+    from classifiers.intent import CONTEXT_RULES
+
+    unclear = Engine.load(replies=[], rules=[], context="unclear")
+    analysis = unclear.analyze("好的")  # no follow-up word, not confident
+    scores = unclear.intent_scores(analysis)
+    assert unclear.needs_context(analysis, scores)
+    follow_up = Engine.load(replies=[], rules=[])
+    assert not follow_up.needs_context(analysis, scores)
+    assert unclear.model.context_weight == CONTEXT_RULES["unclear"].weight
+    assert unclear.remembered(unclear.classify("好的")) is not None  # the previous message, whatever it is
+    confident = follow_up.analyze("我要退款")
+    assert not unclear.needs_context(confident, unclear.intent_scores(confident))
+
+
+def test_unknown_context_rule_is_refused():
+    from classifiers.intent import IntentModel
+
+    with pytest.raises(ValueError, match="context rule 'sometimes': one of follow-up, memory, unclear"):
+        IntentModel.load(context="sometimes")

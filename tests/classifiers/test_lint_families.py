@@ -27,7 +27,7 @@ def _categories(engine, draft: str, profile: str = "jd") -> set[str]:
 REFUSALS = [
     "这个订单是不能修改的呢",
     "发货以后就无法取消了",
-    "抱歉，暂时不支持跨市修改地址",
+    "抱歉，暂时不支持改到外市的地址",
     "不可以哦",
     "这边是不支持的呢",
     "活动商品没办法包邮的",
@@ -73,7 +73,7 @@ def test_the_same_words_that_refuse_nothing_are_clean(engine, draft):
 
 DEFLECTIONS = [
     "这个您联系一下商家吧",
-    "您可以咨询一下软件客服",
+    "您可以问一下软件那边的客服",
     "建议您和厂家沟通一下",
     "请您自行联系品牌方",
     "发票不是我们开的",
@@ -175,11 +175,11 @@ def test_words_that_only_look_like_handles_are_clean(engine, draft):
 @pytest.mark.parametrize(
     "draft",
     [
-        "这个小妹操作不了的呢",
+        "这个小妹这边操作不了呢",
         "删除以后就加不了了",
         "确实是提前不了的",
         "您这个订单已经过了时效了",
-        "已经超过价保周期了哦",
+        "已经过了价保周期了哦",
         "这个价格不能改，只能按现在的价格",
     ],
 )
@@ -204,8 +204,8 @@ def test_reassurance_and_real_alternatives_are_not_refusals(engine, draft):
 
 
 def test_a_supplier_and_the_product_page_service_are_other_parties(engine):
-    assert "deflecting" in _categories(engine, "具体您可以咨询供应商呢")
-    assert "deflecting" in _categories(engine, "建议您联系页面商品客服咨询一下")
+    assert "deflecting" in _categories(engine, "具体可以问问供应商呢")
+    assert "deflecting" in _categories(engine, "建议您问一下页面商品客服哈")
 
 
 def test_not_understanding_is_uncertain_but_an_offer_to_explain_is_not(engine):
@@ -253,7 +253,7 @@ def test_not_finding_it_and_the_status_quo_are_refusals(engine, draft):
         "您那边暂时查不到物流是正常的，明天再看看",
         "查不到的话您告诉我，我来帮您处理",
         "这边查不到吗？",
-        "只能给您换开电子发票",
+        "只能帮您换开电子发票",
         "只能申请退货后重新下单",
         "一次只能连一台设备",
         "我帮您申请退款，无法再取消，您确认一下",
