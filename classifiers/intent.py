@@ -31,24 +31,23 @@ _FOLLOW_UP_WORDS = frozenset(
 class ContextRule:
     """How a message leans on its conversation (issue 16's session-context candidates).
 
-    ``gate``: which unconfident messages lean: ``follow-up`` (only those with a follow-up
-    word) or ``unclear`` (every one). ``memory``: what the conversation remembers:
-    ``previous`` (the last buyer message's intents) or ``confident`` (those of the last
-    message that got an intent; unclear ones leave it as it is, so a refund stays in
-    memory across "好的" and "嗯嗯"). ``weight``: the share of the remembered scores added;
-    None takes the trained model's ``context_weight``.
+    ``every_unclear``: every unconfident message leans on the conversation, not only one with a
+    follow-up word. ``keep_confident``: the conversation remembers the intents of the last
+    message that got one; unclear messages leave it as it is, so a refund stays in memory
+    across "好的" and "嗯嗯" (otherwise it remembers the last buyer message's). ``weight``: the
+    share of the remembered scores added; None takes the trained model's ``context_weight``.
     """
 
-    gate: str
-    memory: str
+    every_unclear: bool
+    keep_confident: bool
     weight: float | None
 
 
 # Tuned on the dev split only (BENCHMARKS.md, "Intent: session memory").
 CONTEXT_RULES = {
-    "follow-up": ContextRule("follow-up", "previous", None),  # what shipped before issue 16
-    "unclear": ContextRule("unclear", "previous", 0.4),
-    "memory": ContextRule("unclear", "confident", 0.3),
+    "follow-up": ContextRule(every_unclear=False, keep_confident=False, weight=None),  # before issue 16
+    "unclear": ContextRule(every_unclear=True, keep_confident=False, weight=0.4),
+    "memory": ContextRule(every_unclear=True, keep_confident=True, weight=0.3),
 }
 DEFAULT_CONTEXT = "follow-up"
 
@@ -88,8 +87,7 @@ class IntentModel:
             raise ValueError(f"context rule {context!r}: one of {', '.join(sorted(CONTEXT_RULES))}")
         self.context = context
         self.context_weight = context_weight if rule.weight is None else rule.weight
-        self._any_unclear = rule.gate == "unclear"
-        self._remember_all = rule.memory == "previous"
+        self._rule = rule
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE, context: str = DEFAULT_CONTEXT) -> IntentModel:
@@ -157,13 +155,13 @@ class IntentModel:
         context only then."""
         if max(scores) >= self.threshold:
             return False
-        return self._any_unclear or not _FOLLOW_UP_WORDS.isdisjoint(tokens)
+        return self._rule.every_unclear or not _FOLLOW_UP_WORDS.isdisjoint(tokens)
 
     def remembered(self, classification: Classification) -> list[float] | None:
         """What the conversation remembers after ``classification``: its intents' scores
         (those at or above the secondary cut), or None to keep what it remembers now (the
         ``confident`` memory, for a message that got no intent)."""
-        if not self._remember_all and classification.intent == Intent.OTHER:
+        if self._rule.keep_confident and classification.intent == Intent.OTHER:
             return None
         by_intent = {s.intent: s.score for s in classification.intents}
         return [by_intent.get(i, 0.0) for i in SCORED_INTENTS]

@@ -66,6 +66,17 @@ def approve_directly(database, engine: Engine, reply, actor: str = "editor") -> 
     editing.write_reply(database, engine, reply, status="approved", actor=actor)
 
 
+def server_env(database_url: str, tmp_path_factory, name: str, **settings: str) -> dict[str, str]:
+    """The environment for a test server: this process's, the test database, a fresh cache
+    folder, and ``settings`` (env var → value) on top."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CACHE_DIR": str(tmp_path_factory.mktemp(f"{name}-cache")),
+        **settings,
+    }
+
+
 def create_key(env: dict[str, str], role: str, name: str) -> str:
     """A new API key made by the real CLI against ``env``'s database, as an admin would."""
     created = subprocess.run(

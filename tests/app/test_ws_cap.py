@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import create_key, serving
+from tests.helpers import create_key, server_env, serving
 
 CAP = 3
 SEND_TIMEOUT_S = 1.0
@@ -25,14 +25,14 @@ SEND_TIMEOUT_S = 1.0
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CACHE_DIR": str(tmp_path_factory.mktemp("cap-cache")),
-        "MAX_SOCKETS_PER_KEY": str(CAP),
-        "WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S),
-        "RATE_LIMIT_PER_MINUTE": "100000",
-    }
+    env = server_env(
+        database_url,
+        tmp_path_factory,
+        "cap",
+        MAX_SOCKETS_PER_KEY=str(CAP),
+        WS_SEND_TIMEOUT_S=str(SEND_TIMEOUT_S),
+        RATE_LIMIT_PER_MINUTE="100000",
+    )
     create_key(env, "agent", "cap-first")  # makes the schema before the server starts
     with serving(env, tmp_path_factory.mktemp("cap-log") / "server.log") as served:
         yield {"env": env, "ws": f"ws://127.0.0.1:{served.port}/v1/ws", "port": served.port}

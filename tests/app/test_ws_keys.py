@@ -4,7 +4,6 @@ KEY_CACHE_TTL_S, on every worker."""
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,19 +14,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.service_bench import Server
-from tests.helpers import ROOT, create_key
+from tests.helpers import ROOT, create_key, server_env
 
 TTL_S = 2.0
 
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
-        "KEY_CACHE_TTL_S": str(TTL_S),
-    }
+    env = server_env(database_url, tmp_path_factory, "server", KEY_CACHE_TTL_S=str(TTL_S))
     create_key(env, "agent", "keys-test-first")  # makes the schema before two workers start
     log = tmp_path_factory.mktemp("log") / "server.log"
     # Both workers' logs, at info level with the access log on: everything uvicorn would say.

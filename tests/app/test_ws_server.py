@@ -2,25 +2,20 @@
 
 import asyncio
 import json
-import os
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.service_bench import Server
-from tests.helpers import create_key
+from tests.helpers import create_key, server_env
 
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")),
-        "MAX_FRAME_BYTES": "4096",
-        "SHOP_PROFILES": "shop-jd=jd",
-    }
+    env = server_env(
+        database_url, tmp_path_factory, "server", MAX_FRAME_BYTES="4096", SHOP_PROFILES="shop-jd=jd"
+    )
     key = create_key(env, "agent", "ws-test")
     with Server(env) as process:  # the benchmark's launcher: `huashu serve`, waited for until /readyz
         base = f"127.0.0.1:{process.port}"
@@ -30,12 +25,7 @@ def server(database_url, tmp_path_factory):
 @pytest.fixture(scope="module")
 def memory_server(database_url, tmp_path_factory):
     """A server under the session-memory context rule (INTENT_CONTEXT=memory)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CACHE_DIR": str(tmp_path_factory.mktemp("memory-cache")),
-        "INTENT_CONTEXT": "memory",
-    }
+    env = server_env(database_url, tmp_path_factory, "memory", INTENT_CONTEXT="memory")
     key = create_key(env, "agent", "ws-memory")
     with Server(env) as process:
         yield {"url": f"ws://127.0.0.1:{process.port}/v1/ws?token={key}"}
