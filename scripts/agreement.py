@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from classifiers import evaluate
+
 ROOT = Path(__file__).resolve().parent.parent
 LABELS_A = ROOT / "eval" / "chat_intent_labels.jsonl"
 LABELS_B = ROOT / "eval" / "second_intent_labels.jsonl"
@@ -119,25 +121,26 @@ class Agreement:
 
 
 def agreement(a: Sequence[str], b: Sequence[str]) -> Agreement:
-    """B scored against A: raw agreement, Cohen's kappa, P/R/F1 per intent, confusion matrix."""
+    """B scored against A: raw agreement, Cohen's kappa, P/R/F1 per intent, confusion matrix.
+
+    P/R/F1 and the confusion come from ``classifiers.evaluate.report`` (the evaluator's own
+    arithmetic), over the intents either labeller used; kappa is added here.
+    """
     if len(a) != len(b) or not a:
         raise ValueError("two non-empty label lists of the same length are needed")
     n = len(a)
-    confusion = Counter(zip(a, b))
-    observed = sum(count for (x, y), count in confusion.items() if x == y) / n
     count_a, count_b = Counter(a), Counter(b)
+    used = [label for label in INTENTS if count_a[label] or count_b[label]]
+    scored = evaluate.report(a, b, used)
+    observed = scored.accuracy
     expected = sum(count_a[label] * count_b[label] for label in INTENTS) / (n * n)
     kappa = 1.0 if expected == 1 else (observed - expected) / (1 - expected)
-    per_intent: dict[str, tuple[float, float, float, int]] = {}
-    for label in INTENTS:
-        hit = confusion[(label, label)]
-        precision = hit / count_b[label] if count_b[label] else 0.0
-        recall = hit / count_a[label] if count_a[label] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_intent[label] = (precision, recall, f1, count_a[label])
-    used = [label for label in INTENTS if count_a[label] or count_b[label]]
-    macro = sum(per_intent[label][2] for label in used) / len(used)
-    return Agreement(n, observed, kappa, per_intent, macro, dict(confusion))
+    per_intent = {label: (0.0, 0.0, 0.0, 0) for label in INTENTS}
+    per_intent.update({c.label: (c.precision, c.recall, c.f1, c.support) for c in scored.classes})
+    confusion = {
+        (x, y): count for x, row in zip(used, scored.confusion) for y, count in zip(used, row) if count
+    }
+    return Agreement(n, observed, kappa, per_intent, scored.macro_f1, confusion)
 
 
 def report(result: Agreement, title: str) -> str:

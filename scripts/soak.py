@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.typing import Subprotocol  # noqa: E402
 
 from bench.service_bench import Server, _tree, buyer_texts, cpu_seconds, draft_texts, rss_mb  # noqa: E402
 
@@ -66,7 +67,9 @@ async def agent(number: int, url: str, key: str, rate: float, stop: float, tally
     pending: dict[int, float] = {}
     offered: list[str] = []
     sequence = 0
-    async with connect(url, subprotocols=["huashu", f"bearer.{key}"], max_size=None) as ws:
+    async with connect(
+        url, subprotocols=[Subprotocol("huashu"), Subprotocol(f"bearer.{key}")], max_size=None
+    ) as ws:
 
         async def read() -> None:
             async for raw in ws:
