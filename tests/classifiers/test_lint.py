@@ -160,6 +160,10 @@ def test_an_editors_pattern_rule_with_exceptions():
         ({"kind": "pattern", "phrases": ("(好+)+差",)}, "exponential time"),
         ({"kind": "pattern", "phrases": ("差(?:[好棒]*赞)*",)}, "exponential time"),
         ({"kind": "pattern", "phrases": ("a",), "not_before": ("(?:如果.*)+",)}, "exponential time"),
+        # a repeated choice that splits one text two ways: (a|a)*, and 一下 = 一 + 下
+        ({"kind": "pattern", "phrases": ("(a|a)*b",)}, "split one text in two ways"),
+        ({"kind": "pattern", "phrases": ("请(?:一下|下|一)+",)}, "split one text in two ways"),
+        ({"kind": "pattern", "phrases": ("a",), "not_after": ("(?:x(?:好|好))+",)}, "split one text"),
     ],
 )
 def test_broken_pattern_rules_are_refused(fields, problem):
@@ -175,9 +179,16 @@ def test_repetition_that_repeats_once_is_allowed_and_shipped_rules_have_none():
     import re._parser as parser  # type: ignore[import-not-found]
 
     from classifiers.corpus import load_lint_rules
-    from classifiers.lint import _nested_repetition, rule_problems
+    from classifiers.lint import _ambiguous_repetition, _nested_repetition, rule_problems
 
-    for pattern in ("(?:不能|没法)+为您", "不.{0,6}(?:能|行)", "(?:可能|也许).{0,8}吧", "a{2,5}(?:b|c)+"):
+    for pattern in (
+        "(?:不能|没法)+为您",
+        "不.{0,6}(?:能|行)",
+        "(?:可能|也许).{0,8}吧",
+        "a{2,5}(?:b|c)+",
+        "(?:好的|好)+吧",  # 好的 never splits as 好 + 的 here: 的 is no alternative
+        "(?:这边|这里|帮您)*处理",
+    ):
         assert rule_problems(_rule(kind="pattern", phrases=(pattern,))) == [], pattern
     shipped = [
         pattern
@@ -186,6 +197,7 @@ def test_repetition_that_repeats_once_is_allowed_and_shipped_rules_have_none():
         for pattern in (*rule.phrases, *rule.not_before, *rule.not_after)
     ]
     assert shipped and not [p for p in shipped if _nested_repetition(parser.parse(p))]
+    assert not [p for p in shipped if _ambiguous_repetition(parser.parse(p))]
 
 
 def test_profiles(engine):
