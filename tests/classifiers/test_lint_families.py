@@ -391,3 +391,84 @@ def test_did_you_read_it_properly_is_questioning_but_a_reminder_is_not(engine):
     for variant in _evasions("您看清楚了吗"):
         assert "questioning" in _categories(engine, variant), variant
     assert "questioning" not in _categories(engine, "请您签收时看清楚外包装哦")
+
+
+# Third round (stop 25): families that dev set 8 and the dev misses before it showed. Every
+# draft is our own writing.
+@pytest.mark.parametrize(
+    "draft",
+    [
+        # "Only" + how far the service goes, as the whole answer.
+        "这边一般只能送到乡镇上哦",
+        "快递只到县城的呢",
+        "配送师傅只负责送货的哈",
+        # A "no" about a third party's station or service.
+        "师傅是不负责上楼的",
+        "您那里没有网点哦",
+        "我们不提供上门安装服务",
+        "的确没有上门取件的服务呢",
+    ],
+)
+def test_what_the_service_does_not_reach_is_a_refusal(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "只能送到自提点，您可以去自提点取一下",
+        "附近没有站点的话，可以选择自提",
+        "师傅只负责送货，安装会有专人上门",
+        "是不是没有上门取件服务？",
+        "订单里没有站点的信息，我来核实",
+        "这款耳机只能连一台手机",
+    ],
+)
+def test_a_way_forward_a_question_and_product_facts_beside_the_scope_are_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["因为现在是活动期间哦", "亲，因为是双十一的原因呢", "催了也没用的哦", "建议您下次早点下单"],
+)
+def test_a_reason_or_next_time_as_the_whole_answer_is_a_refusal(engine, draft):
+    for variant in _evasions(draft):
+        assert "refusal" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "因为是大促期间，配送会慢一点，我帮您催一下",
+        "下次购买也可以找我哦，这次我帮您处理好了",
+        "如果催了也没用，我帮您申请取消",
+        "因为是活动期间吗？",
+        "您下次下单时选京东快递就好，这单我帮您催了",
+    ],
+)
+def test_a_reason_with_what_happens_next_is_clean(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "refusal" not in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize("draft", ["这个要找美的那边哦", "您得问物业那边", "建议您咨询银行那边"])
+def test_a_named_party_as_the_one_to_ask_is_deflecting(engine, draft):
+    for variant in _evasions(draft):
+        assert "deflecting" in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "我这边找厂家那边问一下",
+        "您要找的站点那边已经收到了",
+        "您联系配送员那边就好",
+        "需要找我们这边处理的话随时说",
+    ],
+)
+def test_the_agent_asking_and_the_courier_are_not_deflecting_either(engine, draft):
+    for variant in (draft, _S2TWP.convert(draft)):
+        assert "deflecting" not in _categories(engine, variant), variant
