@@ -143,16 +143,20 @@ def _chat_data(data: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     return texts, sessions
 
 
-def _engine_for(context: str):
-    """The default engine, under the intent model's ``context`` rule."""
+def _engine_for(context: str, model_path: str | None = None):
+    """The default engine, under the intent model's ``context`` rule (and another trained
+    model, ``huashu train --output``, when ``model_path`` names one)."""
     engine = _engine()
-    if context == engine.model.context:
+    if context == engine.model.context and model_path is None:
         return engine
     from classifiers.engine import Engine
-    from classifiers.intent import IntentModel
+    from classifiers.intent import MODEL_FILE, IntentModel
 
     # A new engine, not the cached default's model changed under its other users.
-    model = IntentModel.load(context=context)
+    try:
+        model = IntentModel.load(Path(model_path) if model_path else MODEL_FILE, context=context)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"huashu: cannot load the intent model {model_path}: {exc!r}") from exc
     return Engine(engine.tokenizer, model, [], engine.rules, index=engine.index, profiles=engine.profiles)
 
 
@@ -210,7 +214,7 @@ def _eval_chat(args, out: TextIO) -> int:
 
     from classifiers import evaluate
 
-    engine = _engine_for(args.context)
+    engine = _engine_for(args.context, args.model)
     try:
         texts, sessions = _chat_data(Path(args.data))
         intent_rows = _chat_rows(Path(args.intent_labels), args.split, texts)
@@ -279,6 +283,46 @@ def _eval_chat(args, out: TextIO) -> int:
     return 0
 
 
+def _eval_lint_flags(engine, rows: list[dict], args, out: TextIO) -> int:
+    """Lines labelled like the real chats ({text, flags}): the real-chat lint report, Simplified
+    and Traditional, with the lines whose flags differ from their labels."""
+    import opencc
+
+    from classifiers import evaluate
+
+    severities = evaluate.category_severities([(str(r.category), str(r.severity)) for r in engine.rules])
+    to_traditional = opencc.OpenCC("s2twp")
+    summary: dict = {"profile": args.profile}
+    sections = []
+    for script, convert in (("simplified", str), ("traditional", to_traditional.convert)):
+        raised = [
+            [(f.category, str(f.severity)) for f in engine.lint(convert(row["text"]), args.profile).flags]
+            for row in rows
+        ]
+        report = evaluate.lint_chat_report([row["flags"] for row in rows], raised, severities)
+        wrong = [
+            (row, sorted({c for c, _ in flags}))
+            for row, flags in zip(rows, raised, strict=True)
+            if sorted(set(row["flags"])) != sorted({c for c, _ in flags})
+        ]
+        report["wrong"] = [
+            {"text": convert(row["text"]), "labels": sorted(row["flags"]), "raised": got}
+            for row, got in wrong[: args.misses]
+        ]
+        summary[script] = report
+        text = evaluate.format_lint_chat(report, f"== {script}: lint, {args.file} ({len(rows)} lines)")
+        if wrong:
+            text += f"\n{len(wrong)} lines flagged otherwise than labelled (first {args.misses}):"
+            for row, got in wrong[: args.misses]:
+                text += (
+                    f"\n  {','.join(sorted(row['flags'])) or 'clean':<20} raised {','.join(got) or '-':<20} "
+                )
+                text += convert(row["text"])
+        sections.append(text)
+    out.write(json.dumps(summary, ensure_ascii=False) + "\n" if args.json else "\n\n".join(sections) + "\n")
+    return 0
+
+
 def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
     from classifiers import evaluate
 
@@ -289,7 +333,7 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
     if not args.file:
         out.write(f"huashu eval {args.what} needs a labelled FILE\n")
         return 2
-    engine = _engine()
+    engine = _engine_for(DEFAULT_CONTEXT, args.model)
     rows = _labelled_rows(Path(args.file), Path(args.texts) if args.texts else None)
     if args.what == "intents":
         predicted = [str(engine.classify(row["text"]).intent) for row in rows]
@@ -298,6 +342,8 @@ def cmd_eval(args, stdin: TextIO, out: TextIO) -> int:
             result.to_dict(),
             evaluate.format_report(result, f"intents: {args.file} ({len(rows)} messages)"),
         )
+    elif args.what == "lint" and rows and all("flags" in row for row in rows):
+        return _eval_lint_flags(engine, rows, args, out)
     elif args.what == "lint":
         results = [engine.lint(row["text"]) for row in rows]
         banned = evaluate.report(
@@ -339,7 +385,7 @@ def _eval_chat_rank(args, out: TextIO) -> int:
     the session is the context, as the service remembers it."""
     from classifiers import evaluate
 
-    engine = _engine_for(args.context)
+    engine = _engine_for(args.context, args.model)
     try:
         texts, sessions = _chat_data(Path(args.data))
         rows = _chat_rows(Path(args.rank_labels), "all", texts)
@@ -399,7 +445,13 @@ def cmd_train(args, stdin: TextIO, out: TextIO) -> int:
 
     tokenizer = Tokenizer(corpus.DICTIONARY_FILE)
     examples = corpus.training_examples()
-    artifact = intent.train(examples, partial(analyze, tokenizer))
+    for extra in args.also:  # a candidate's extra lines, for an experiment: not what ships
+        try:
+            examples += corpus.training_examples_from(Path(extra))
+        except (OSError, ValueError, corpus.CorpusError) as exc:
+            out.write(f"huashu train: cannot read --also {extra}: {exc}\n")
+            return 2
+    artifact = intent.train(examples, partial(analyze, tokenizer), c=args.c, threshold=args.threshold)
     path = Path(args.output) if args.output else intent.MODEL_FILE
     path.write_text(
         json.dumps(artifact, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8"
@@ -610,7 +662,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["chat", "chat-rank", "intents", "lint", "rank"],
         help="chat: eval/chat_*_labels.jsonl joined with --data, Simplified and Traditional",
     )
-    evaluate.add_argument("file", nargs="?", help="the labelled file (intents, lint, rank)")
+    evaluate.add_argument(
+        "file",
+        nargs="?",
+        help="the labelled file (intents, lint, rank); lint reads {text, banned, category} or {text, flags}",
+    )
     evaluate.add_argument(
         "--split",
         choices=["held-out", "heldout", "train", "dev", "all", "fresh"],
@@ -623,7 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rank-labels", default=str(CHAT_RANK_PAIRS), help="pairs for chat-rank")
     # The real chats are JD's, labelled against JD's rules (naming 京东 there is fine).
     evaluate.add_argument(
-        "--profile", default="jd", choices=["strict", "taobao", "jd", "pinduoduo"], help="lint profile (chat)"
+        "--profile",
+        default="jd",
+        choices=["strict", "taobao", "jd", "pinduoduo"],
+        help="lint profile (chat, lint with flags)",
     )
     evaluate.add_argument("--misses", type=int, default=20, help="how many worst misses to list")
     evaluate.add_argument(
@@ -637,12 +696,27 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(CONTEXT_RULES),
         help="how a message leans on its session (classifiers/intent.py CONTEXT_RULES; chat)",
     )
+    evaluate.add_argument(
+        "--model", help="an intent model to measure instead of the shipped one (huashu train --output)"
+    )
     evaluate.add_argument("--texts", help="JSON Lines {id, text} for rows that hold only an id")
     evaluate.add_argument("-k", type=int, default=3)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(run=cmd_eval)
     train = commands.add_parser("train", help="rebuild the intent model from scripts_corpus/")
-    train.add_argument("--output")
+    train.add_argument(
+        "--output", help="where the model goes (default: the shipped classifiers/intent_model.json)"
+    )
+    train.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="a JSON Lines file of more {text, intents} lines (repeatable)",
+    )
+    train.add_argument("--c", type=float, default=8.0, help="inverse regularisation strength")
+    train.add_argument(
+        "--threshold", type=float, default=0.5, help="top score below which the model abstains"
+    )
     train.set_defaults(run=cmd_train)
     serve = commands.add_parser("serve", help="run the service (DATABASE_URL, default a SQLite file)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -134,11 +134,15 @@ def training_examples(directory: Path = TRAINING_DIR) -> list[tuple[str, tuple[I
     and the committed model must stay what these files train (the reply triggers it learnt
     from are copied in ``reply_triggers.jsonl``).
     """
+    return [example for path in sorted(directory.glob("*.jsonl")) for example in training_examples_from(path)]
+
+
+def training_examples_from(path: Path) -> list[tuple[str, tuple[Intent, ...]]]:
+    """(text, intents) pairs of one JSON Lines file of ``{text, intents}`` rows."""
     examples = []
-    for path in sorted(directory.glob("*.jsonl")):
-        for row in read_jsonl(path):
-            try:
-                examples.append((str(row["text"]), tuple(Intent(i) for i in row["intents"])))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise CorpusError(f"{path.name}: training row {row!r}: {exc}") from exc
+    for row in read_jsonl(path):
+        try:
+            examples.append((str(row["text"]), tuple(Intent(i) for i in row["intents"])))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CorpusError(f"{path.name}: training row {row!r}: {exc}") from exc
     return examples

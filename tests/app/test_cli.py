@@ -81,6 +81,32 @@ def test_eval_lint_and_rank_on_our_own_cases():
     assert "hit@3" in run("eval", "rank", "eval/rank_cases.jsonl")
 
 
+def test_eval_lint_reads_lines_labelled_like_the_chats(tmp_path):
+    """{text, flags} rows (a constructed set) get the real-chat report: per category, block,
+    warn, false alarms, in both scripts, and the lines flagged otherwise than labelled."""
+    labelled = [
+        ("可能吧", ["uncertain"]),  # caught
+        ("加我微信聊", ["off_platform"]),  # caught
+        ("好的亲，已经帮您催促了", []),  # clean, stays clean
+        ("亲，今天天气不错", ["refusal"]),  # a wrong label: the linter does not raise it
+    ]
+    path = tmp_path / "set.jsonl"
+    path.write_text(
+        "".join(json.dumps({"text": t, "flags": f}, ensure_ascii=False) + "\n" for t, f in labelled)
+    )
+    report = json.loads(run("eval", "lint", str(path), "--json", "--profile", "strict"))
+    for script in ("simplified", "traditional"):
+        figures = report[script]
+        assert figures["lines"] == 4
+        assert figures["block"] == {"precision": 1.0, "recall": 1.0, "support": 2, "flagged": 2}
+        assert figures["warn"] == {"recall": 0.0, "support": 1}
+        assert figures["clean"]["false_alarms"] == 0 and figures["clean"]["lines"] == 1
+        assert [w["labels"] for w in figures["wrong"]] == [["refusal"]]
+    assert report["traditional"]["wrong"][0]["text"] == "親，今天天氣不錯"
+    text = run("eval", "lint", str(path))
+    assert "1 lines flagged otherwise than labelled" in text and "== traditional: lint" in text
+
+
 # A tiny chat set of our own writing, in the shape of ../shared/data (which is never copied here).
 FIXTURE_CHATS = [
     ("s-0001", "buyer", "我的包裹到哪了"),
@@ -332,3 +358,58 @@ def test_real_chat_dev_split_intent_floor():
     args = ("--split", "dev", "--context", "memory", "--misses", "0", "--json")
     memory = json.loads(run("eval", "chat", *args))
     assert memory["context"] == "memory" and memory["simplified"]["intents"]["macro_f1_supported"] >= 0.73
+
+
+def test_train_reproduces_the_shipped_model(tmp_path):
+    """The committed model is what the training files train: retraining changes no byte."""
+    output = tmp_path / "model.json"
+    run("train", "--output", str(output))
+    assert output.read_bytes() == (ROOT / "classifiers" / "intent_model.json").read_bytes()
+
+
+def test_a_candidate_model_is_trained_and_measured_apart(tmp_path):
+    """train --also adds a candidate's lines; eval --model measures it; what ships is untouched."""
+    shipped = (ROOT / "classifiers" / "intent_model.json").read_bytes()
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(
+        "".join(
+            json.dumps({"text": f"{opener}叽里咕噜呱{ending}", "intents": ["refund"]}, ensure_ascii=False)
+            + "\n"
+            for opener in ("", "亲 ", "你好 ", "请问 ", "在吗 ")
+            for ending in ("", "怎么弄", "呢", "啊", "可以吗", "要多久")
+        ),
+        encoding="utf-8",
+    )
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(json.dumps({"text": "叽里咕噜呱", "label": "refund"}, ensure_ascii=False) + "\n")
+    candidate = tmp_path / "candidate.json"
+    assert "trained on" in run("train", "--also", str(extra), "--c", "16", "--output", str(candidate))
+    assert json.loads(run("eval", "intents", str(labelled), "--json"))["accuracy"] == 0.0
+    assert (
+        json.loads(run("eval", "intents", str(labelled), "--json", "--model", str(candidate)))["accuracy"]
+        == 1.0
+    )
+    assert (ROOT / "classifiers" / "intent_model.json").read_bytes() == shipped
+
+
+def test_train_refuses_a_bad_extra_file(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "退款", "intents": ["refunds"]}\n', encoding="utf-8")
+    for path in (bad, tmp_path / "missing.jsonl"):
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "train",
+                "--also",
+                str(path),
+                "--output",
+                str(tmp_path / "m.json"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert completed.returncode == 2 and "cannot read --also" in completed.stdout
+        assert not (tmp_path / "m.json").exists()

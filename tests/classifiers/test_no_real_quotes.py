@@ -5,7 +5,8 @@ shared/data. Docs and comments are prose about real chats, so they are held to s
 characters; strings in code, corpus, training and fixtures are our own service wording, which
 shares everyday seven-character phrases with real chats (when will it arrive, seven-day
 no-reason returns), so they are held to ten.
-The label files eval/*.jsonl hold ids and labels only and are left out.
+The label files in eval/ hold ids and labels only and are left out; eval/ sets of our own
+writing (lint_cases, constructed_lint) hold text and are checked.
 """
 
 import json
@@ -35,6 +36,9 @@ ALLOWED = {
     "我们会尽快为您处理的": "a stock promise in our corpus replies",
     "请您保持手机畅通哦": "a stock courtesy line in our corpus replies",
     "感谢您对京东的支持": "the platform's stock sign-off, used as a clean reply in tests",
+    "您好，很高兴为您服务": "the stock greeting of a human agent, a clean lint case",
+    "为您服务是我们的荣幸": "a stock courtesy answer to thanks, a clean lint case",
+    "您的满意是我们最大的动力": "the set phrase the lint guide names as clean (最 in a set phrase)",
 }
 
 
@@ -96,12 +100,16 @@ def _tracked_texts() -> list[tuple[Path, str]]:
     texts = []
     for name in listed.stdout.decode().split("\0"):
         path = Path(name)
-        if not name or (path.parts[0] == "eval" and path.suffix == ".jsonl"):
+        if not name:
             continue
         try:
-            texts.append((path, (ROOT / path).read_text(encoding="utf-8")))
+            text = (ROOT / path).read_text(encoding="utf-8")
         except (UnicodeDecodeError, FileNotFoundError):  # binary, or deleted but not yet staged
             continue
+        # Label files join real text by id; our own sets (lint_cases, constructed_lint) hold text.
+        if path.parts[0] == "eval" and path.suffix == ".jsonl" and '"text"' not in text:
+            continue
+        texts.append((path, text))
     return texts
 
 
