@@ -472,3 +472,67 @@ def test_a_named_party_as_the_one_to_ask_is_deflecting(engine, draft):
 def test_the_agent_asking_and_the_courier_are_not_deflecting_either(engine, draft):
     for variant in (draft, _S2TWP.convert(draft)):
         assert "deflecting" not in _categories(engine, variant), variant
+
+
+# Round 4: wordings of the constructed set (eval/constructed_lint.jsonl) generalised; each draft
+# here is new wording, not a line of that set.
+@pytest.mark.parametrize(
+    ("draft", "category"),
+    [
+        ("系统不让退的亲", "refusal"),
+        ("这个退款金额没法调整的", "refusal"),
+        ("订单号这边不能透露给您哦", "refusal"),
+        ("包裹已经揽件了，追不回来了", "refusal"),
+        ("补发申请不下来呢", "refusal"),
+        ("那只能这样了", "refusal"),
+        ("包装费是不退的哦", "refusal"),
+        ("已经超出了七天的范围", "refusal"),
+        ("我们这边没有预约配送的服务哦", "refusal"),
+        ("这边也没有别的办法了", "refusal"),
+        ("这单不能部分退的", "refusal"),
+        ("您直接找快递员吧", "deflecting"),
+        ("这种您还是去问品牌方", "deflecting"),
+        ("您问问他们吧", "deflecting"),
+        ("您可以打个电话问问", "deflecting"),
+        ("您去快递公司投诉吧", "deflecting"),
+        ("您得自己去跟卖家商量", "deflecting"),
+        ("您催一下商家吧", "deflecting"),
+        ("我们这边不管物流的", "deflecting"),
+        ("是您没按时签收", "blame"),
+        ("包裹是快递压坏的", "blame"),
+        ("这个不是我们的责任", "blame"),
+        ("这个怪不了我们", "blame"),
+        ("您自己使用不当造成的", "blame"),
+        ("嫌贵别买", "rude"),
+        ("这么点事也要计较", "rude"),
+        ("怎么还问", "questioning"),
+        ("刚才不是跟您说过了吗", "questioning"),
+        ("应该是今天发吧亲", "uncertain"),
+    ],
+)
+def test_round_4_wordings_are_flagged(engine, draft, category):
+    for variant in _evasions(draft):
+        assert category in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "系统不让重复提交，我帮您换个方式申请",
+        "这款耳机没有以旧换新的服务",
+        "运费是不退的话，我帮您申请补偿",
+        "只能等系统审核哦，审核好了会有短信通知您",
+        "拦截申请不下来的话，您可以拒收",
+        "我帮您问问他们，稍等",
+        "我这边帮您催一下商家",
+        "您可以联系配送员，他会跟您约时间",
+        "不管您什么时候下单，我们都会及时发货",
+        "物流的问题您放心，我这边跟进",
+        "这不是您的问题，我来处理",
+        "快递的问题请您稍等，我帮您查",
+        "别买错了哦，这款是左手用的",
+        "可能您填的地址有误，麻烦核对一下",
+    ],
+)
+def test_round_4_clean_lines_that_share_the_words(engine, draft):
+    assert _categories(engine, draft) == set(), draft
