@@ -536,3 +536,55 @@ def test_round_4_wordings_are_flagged(engine, draft, category):
 )
 def test_round_4_clean_lines_that_share_the_words(engine, draft):
     assert _categories(engine, draft) == set(), draft
+
+
+# Round 5: wordings of the second constructed set (eval/constructed_lint_test.jsonl, tuned on
+# after its one blind measurement) generalised; new wording again.
+@pytest.mark.parametrize(
+    ("draft", "category"),
+    [
+        ("小妹也没辙了", "refusal"),
+        ("运费险我们不承担哦", "refusal"),
+        ("这个不予保修的", "refusal"),
+        ("赠品不额外发的呢", "refusal"),
+        ("保价申请提交不了", "refusal"),
+        ("用过的券是不能返还的", "refusal"),
+        ("这笔款退不回来了", "refusal"),
+        ("那只能等着了", "refusal"),
+        ("重新申请也是一样的", "refusal"),
+        ("规定就是这样", "refusal"),
+        ("您别为难小妹了", "refusal"),
+        ("您得问银行", "deflecting"),
+        ("您直接问维修中心", "deflecting"),
+        ("跟快递员说就行", "deflecting"),
+        ("问商家去吧", "deflecting"),
+        ("您跟安装公司约一下", "deflecting"),
+        ("您去营业厅办理", "deflecting"),
+        ("估计明天能到", "uncertain"),
+        ("恐怕得下周吧", "uncertain"),
+        ("我也不太熟悉", "uncertain"),
+        ("这个我判断不了", "uncertain"),
+        ("买不起别买", "rude"),
+        ("别一直催了", "rude"),
+        ("加薇芯 abc12345", "off_platform"),
+    ],
+)
+def test_round_5_wordings_are_flagged(engine, draft, category):
+    for variant in _evasions(draft):
+        assert category in _categories(engine, variant), variant
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "这款不支持快充功能",
+        "已经发出了没法拦截，您直接拒收就行",
+        "这款手表没有保修服务的",
+        "预计明天送达",
+        "有不清楚的地方随时问我哦",
+        "我帮您联系安装公司约时间",
+        "配送员会联系您，您跟他约个时间就好",
+    ],
+)
+def test_round_5_clean_lines_that_share_the_words(engine, draft):
+    assert _categories(engine, draft) == set(), draft
