@@ -319,13 +319,13 @@ def test_the_gate_lets_the_regex_engine_skip_ahead():
     assert linter.lint("能不能").flags == [] and linter.lint("不能吗").flags == []
 
 
-# Floors on the constructed sets (our own writing, labelled blind; BENCHMARKS.md, "Lint rounds 4
-# and 5"): round 4 was tuned on c, round 5 on c and d. Set at the measured figures, so a rule
-# change that loses what they catch, or starts flagging their clean lines, fails here even where
-# ../shared/data is absent.
+# Floors on the two constructed sets (our own writing, labelled blind; BENCHMARKS.md, "Lint round
+# 4"): c is what round 4 was tuned on, d was measured once after. Set at the measured figures,
+# so a rule change that loses what they catch, or starts flagging their clean lines, fails here
+# even where ../shared/data is absent.
 @pytest.mark.parametrize(
     ("name", "block_recall", "warn_recall", "false_alarms"),
-    [("constructed_lint.jsonl", 0.98, 0.98, 1), ("constructed_lint_test.jsonl", 0.98, 0.93, 0)],
+    [("constructed_lint.jsonl", 0.98, 0.98, 1), ("constructed_lint_test.jsonl", 0.79, 0.79, 2)],
 )
 def test_constructed_set_floors(engine, name, block_recall, warn_recall, false_alarms):
     from classifiers import evaluate
