@@ -2,6 +2,7 @@
 conversation context, feedback, and corpus changes. Each worker here is a whole app
 (its own engine, index, caches) — the only way state can cross is the database."""
 
+import threading
 import time
 from functools import partial
 
@@ -180,13 +181,21 @@ def test_a_change_during_an_exact_rebuild_is_not_lost(workers, monkeypatch):
     from app import sync as sync_module
 
     sync = workers["b"].app.state.sync
-    monkeypatch.setattr(sync, "exact_after", 3600.0)  # this test runs the rebuild itself
-    assert _wait_for(lambda: sync._rebuilding is None or sync._rebuilding.done(), timeout=30)
+    # This test runs the rebuild itself. Worker a's timer is held too: the patched
+    # ``load_saved`` is module-wide, and a rebuild of a's own would run it first.
+    for each in _syncs(workers):
+        monkeypatch.setattr(each, "exact_after", 3600.0)
+    assert _wait_for(
+        lambda: all(s._rebuilding is None or s._rebuilding.done() for s in _syncs(workers)),
+        timeout=30,
+    )
     trigger = "今天下单明天能送到家吗"
     real_load = sync_module.load_saved
 
     def build_then_change(*args, **kwargs):
         built = real_load(*args, **kwargs)  # the corpus as the rebuild's child saw it
+        if threading.current_thread() is not threading.main_thread():
+            return built  # a worker's own rebuild, not the one this test runs
         late = Reply(
             id="late-reply", intents=(Intent.LOGISTICS,), text="亲，明天就能送到哦", triggers=(trigger,)
         )
