@@ -161,6 +161,23 @@ def _session(engine, texts):
     return intents
 
 
+def test_hesitation_needs_its_own_surer_bar(engine):
+    from classifiers.intent import INTENT_BARS
+
+    model, bar = engine.model, INTENT_BARS[Intent.HESITATION]
+    assert bar > model.threshold
+    # Between the common bar and its own, hesitation is no intent at all, primary or secondary.
+    under = model.decide(["再"], [0.1, bar - 0.01, 0.0, 0.0])
+    assert under.intent is Intent.OTHER and not under.intents
+    assert model.decide(["再"], [0.1, bar, 0.0, 0.0]).intent is Intent.HESITATION
+    mixed = model.decide(["再"], [0.9, bar - 0.01, 0.0, 0.0])
+    assert [s.intent for s in mixed.intents] == [Intent.BARGAINING]
+    # Under its bar it does not make a message confident: a follow-up still leans on context.
+    assert model.leans_on_context(["那", "呢"], [0.0, bar - 0.01, 0.0, 0.0])
+    # Goodbyes are not hesitation (再会 reads like 再看看 to character n-grams).
+    assert engine.classify("再会").intent is Intent.OTHER
+
+
 def test_session_memory_keeps_the_last_confident_intent():
     from classifiers.engine import Engine
 
