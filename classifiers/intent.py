@@ -193,14 +193,14 @@ class IntentModel:
         """
         if previous and self.leans_on_context(tokens, scores):
             scores = [min(1.0, s + self.context_weight * p) for s, p in zip(scores, previous)]
-        scores = _over_bars(scores)
-        ranked = sorted(zip(SCORED_INTENTS, scores), key=lambda pair: -pair[1])
+        ranked = sorted(zip(SCORED_INTENTS, _over_bars(scores)), key=lambda pair: -pair[1])
         top_intent, top_score = ranked[0]
         intents = [IntentScore(i, round(s, 4)) for i, s in ranked if s >= self.secondary]
         if top_score < self.threshold:
+            # How sure it is of none: an intent under its own bar still counts against that.
             # A message with no words (？？？, an emoji) is a real, impatient message, but
             # nothing in it says which intent it is not either: other, with no confidence.
-            confidence = round(1.0 - top_score, 4) if tokens else 0.0
+            confidence = round(1.0 - max(scores), 4) if tokens else 0.0
             return Classification(Intent.OTHER, confidence, intents, tokens)
         return Classification(top_intent, round(top_score, 4), intents, tokens)
 

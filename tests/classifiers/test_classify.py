@@ -169,6 +169,7 @@ def test_hesitation_needs_its_own_surer_bar(engine):
     # Between the common bar and its own, hesitation is no intent at all, primary or secondary.
     under = model.decide(["再"], [0.1, bar - 0.01, 0.0, 0.0])
     assert under.intent is Intent.OTHER and not under.intents
+    assert under.confidence == round(1 - (bar - 0.01), 4)  # not sure it is none of them
     assert model.decide(["再"], [0.1, bar, 0.0, 0.0]).intent is Intent.HESITATION
     mixed = model.decide(["再"], [0.9, bar - 0.01, 0.0, 0.0])
     assert [s.intent for s in mixed.intents] == [Intent.BARGAINING]
